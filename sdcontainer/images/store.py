@@ -28,7 +28,7 @@ import platform
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
@@ -197,7 +197,7 @@ class ImageStore:
             self.write_blob(io.BytesIO(data), digest, len(data), "blob")
         return digest
 
-    def _spool_blob(self, src: BinaryIO) -> tuple[str, int]:
+    def spool_blob(self, src: BinaryIO) -> tuple[str, int]:
         """Store a stream whose digest is not known in advance."""
         fd, tmp = tempfile.mkstemp(dir=self._tmp, prefix="blob-")
         import hashlib
@@ -492,11 +492,11 @@ class ImageStore:
             if isinstance(source, Path):
                 try:
                     with open(source, "rb") as f:
-                        blob, size = self._spool_blob(f)
+                        blob, size = self.spool_blob(f)
                 except FileNotFoundError:
                     raise InvalidArgument(f"no such file: {source}") from None
             else:
-                blob, size = self._spool_blob(source)
+                blob, size = self.spool_blob(source)
             with open(self.blob_path(blob), "rb") as f:
                 media = mt.layer_media_type(open_decompressed_peek(f))
             diff_id = self.unpack_layer(blob, None, f"imported layer {blob}")
@@ -518,6 +518,34 @@ class ImageStore:
                 [mt.Descriptor(media, blob, size)],
             )
             return self.add_image(manifest, tags=[tag] if tag else [])
+
+
+    # -- registry and archives (in their own modules) ----------------------------
+
+    def pull(
+        self,
+        ref: str,
+        *,
+        platform: str | None = None,
+        progress: Callable[[Any], None] | None = None,
+        auth_file: Path | None = None,
+    ) -> Image:
+        """Fetch REF from its registry (see pull.pull); PLATFORM is os/arch[/variant]."""
+        from sdcontainer.images.pull import pull
+
+        return pull(self, ref, platform=platform, progress=progress, auth_file=auth_file)
+
+    def load(self, archive: Path | BinaryIO) -> builtins.list[Image]:
+        """Import a ``docker save`` or OCI image-layout archive (see archive.load)."""
+        from sdcontainer.images.archive import load
+
+        return load(self, archive)
+
+    def save(self, refs: builtins.list[str], out: BinaryIO) -> None:
+        """Write REFS as one archive docker, podman and skopeo all read (see archive.save)."""
+        from sdcontainer.images.archive import save
+
+        save(self, refs, out)
 
 
 def open_decompressed_peek(f: IO[bytes]) -> bytes:

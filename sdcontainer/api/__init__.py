@@ -1,0 +1,17 @@
+"""The Docker-compatible REST API."""
+
+from __future__ import annotations
+
+from ..daemon.core import Engine
+from .containers import ContainerAPI
+from .execs import ExecAPI
+from .http import Router, Server
+from .system import SystemAPI
+
+
+def build_server(engine: Engine, extra: list[object] | None = None) -> Server:
+    """The API server for ENGINE, with every endpoint group registered."""
+    router = Router()
+    for api in (SystemAPI(engine), ContainerAPI(engine), ExecAPI(engine), *(extra or [])):
+        api.register(router)  # type: ignore[attr-defined]
+    return Server(router)

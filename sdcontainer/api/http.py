@@ -1,0 +1,295 @@
+"""A small HTTP/1.1 server on asyncio streams, shaped for the Docker Engine API.
+
+Why our own: the Docker API needs connection hijacking (attach and exec turn
+the connection into a raw bidirectional stream after a 101), chunked streams
+that run for hours (logs -f, events), and keep-alive; the stdlib server has
+none of these on asyncio, and a framework would be a large dependency for
+the few hundred lines below.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import urllib.parse
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import InvalidArgument, NotFound, SdcError
+
+log = logging.getLogger(__name__)
+
+MAX_HEADER = 64 * 1024
+MAX_BODY = 64 * 1024 * 1024
+VERSION_PREFIX = re.compile(r"^/v(\d+)\.(\d+)(/.*)$")
+REASONS = {200: "OK", 201: "Created", 204: "No Content", 101: "UPGRADED", 304: "Not Modified",
+           400: "Bad Request", 403: "Forbidden", 404: "Not Found", 409: "Conflict",
+           413: "Payload Too Large", 500: "Internal Server Error", 501: "Not Implemented"}
+
+
+class HTTPError(SdcError):
+    """A protocol-level error (malformed request), answered with STATUS."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.http_status = status
+
+
+@dataclass
+class Request:
+    """A parsed request; the body is read whole unless the route streams it."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    body: bytes = b""
+    api_version: tuple[int, int] | None = None
+    params: dict[str, str] = field(default_factory=dict)
+
+    def arg(self, name: str, default: str | None = None) -> str | None:
+        """The last value of query parameter NAME."""
+        values = self.query.get(name)
+        return values[-1] if values else default
+
+    def flag(self, name: str, default: bool = False) -> bool:
+        """A boolean query parameter as docker's clients send them (1/true/0/false)."""
+        value = self.arg(name)
+        if value is None or value == "":
+            return default
+        if value.lower() in ("1", "true", "yes"):
+            return True
+        if value.lower() in ("0", "false", "no"):
+            return False
+        raise InvalidArgument(f"invalid boolean value for {name}: {value!r}")
+
+    def int_arg(self, name: str, default: int | None = None) -> int | None:
+        """An integer query parameter."""
+        value = self.arg(name)
+        if value is None or value == "":
+            return default
+        try:
+            return int(value)
+        except ValueError:
+            raise InvalidArgument(f"invalid integer value for {name}: {value!r}") from None
+
+    def json(self) -> Any:
+        """The body as JSON (an empty body is an empty object)."""
+        if not self.body.strip():
+            return {}
+        try:
+            return json.loads(self.body)
+        except ValueError as e:
+            raise InvalidArgument(f"malformed JSON body: {e}") from None
+
+
+@dataclass
+class Response:
+    """A whole response."""
+
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def json_response(data: Any, status: int = 200) -> Response:
+    """DATA as a JSON response."""
+    return Response(status, json.dumps(data).encode() + b"\n")
+
+
+@dataclass
+class Stream:
+    """A chunked response whose body CHUNKS yields."""
+
+    chunks: AsyncIterator[bytes]
+    content_type: str = "application/json"
+    status: int = 200
+
+
+@dataclass
+class Hijack:
+    """Take over the connection: send the upgrade head, then RUN owns the socket."""
+
+    run: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+    content_type: str = "application/vnd.docker.raw-stream"
+
+
+Handler = Callable[[Request], Awaitable[Response | Stream | Hijack]]
+
+
+class Router:
+    """Method + path pattern -> handler."""
+
+    def __init__(self) -> None:
+        self.routes: list[tuple[str, re.Pattern[str], Handler]] = []
+
+    def add(self, method: str, pattern: str, handler: Handler) -> None:
+        """Route METHOD PATTERN ('{name}' matches one path segment) to HANDLER."""
+        regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern)
+        self.routes.append((method, re.compile(f"^{regex}$"), handler))
+
+    def find(self, method: str, path: str) -> tuple[Handler, dict[str, str]]:
+        """The handler for METHOD PATH and its path parameters."""
+        allowed = False
+        for m, regex, handler in self.routes:
+            match = regex.match(path)
+            if match:
+                if m == method:
+                    return handler, {k: urllib.parse.unquote(v) for k, v in match.groupdict().items()}
+                allowed = True
+        if allowed:
+            raise HTTPError(405, f"method {method} not allowed on {path}")
+        raise NotFound(f"page not found: {path}")
+
+
+def error_body(e: SdcError) -> bytes:
+    """docker's error shape."""
+    return json.dumps({"message": str(e)}).encode() + b"\n"
+
+
+async def read_head(reader: asyncio.StreamReader) -> bytes | None:
+    """The request line and headers, or None at a clean end of connection."""
+    try:
+        return await reader.readuntil(b"\r\n\r\n")
+    except asyncio.IncompleteReadError as e:
+        if not e.partial.strip():
+            return None
+        raise HTTPError(400, "incomplete request") from None
+    except asyncio.LimitOverrunError:
+        raise HTTPError(431, "request headers too large") from None
+
+
+async def read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> bytes:
+    """The body by Content-Length or chunked encoding, at most MAX_BODY bytes."""
+    if headers.get("transfer-encoding", "").lower() == "chunked":
+        body = bytearray()
+        while True:
+            size_line = await reader.readline()
+            try:
+                size = int(size_line.split(b";")[0].strip(), 16)
+            except ValueError:
+                raise HTTPError(400, "malformed chunked body") from None
+            if size == 0:
+                await reader.readline()
+                return bytes(body)
+            if len(body) + size > MAX_BODY:
+                raise HTTPError(413, "request body too large")
+            body += await reader.readexactly(size)
+            await reader.readline()
+    length = headers.get("content-length", "0") or "0"
+    if not length.isdigit():
+        raise HTTPError(400, f"invalid Content-Length {length!r}")
+    if int(length) > MAX_BODY:
+        raise HTTPError(413, "request body too large")
+    return await reader.readexactly(int(length)) if int(length) else b""
+
+
+def head(status: int, content_type: str, extra: dict[str, str]) -> bytes:
+    """A response head."""
+    lines = [f"HTTP/1.1 {status} {REASONS.get(status, 'Unknown')}",
+             "Server: sdcontainerd", "Api-Version: 1.41", "Docker-Experimental: false",
+             "Ostype: linux"]
+    if content_type:
+        lines.append(f"Content-Type: {content_type}")
+    lines += [f"{k}: {v}" for k, v in extra.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def parse_head(raw: bytes) -> tuple[str, str, dict[str, list[str]], dict[str, str]]:
+    """Method, path, query and lower-cased headers of a request head."""
+    try:
+        text = raw.decode("latin-1")
+        request_line, *header_lines = text.split("\r\n")
+        method, target, version = request_line.split(" ")
+    except ValueError:
+        raise HTTPError(400, "malformed request line") from None
+    if not version.startswith("HTTP/1."):
+        raise HTTPError(400, f"unsupported protocol {version}")
+    headers: dict[str, str] = {}
+    for line in header_lines:
+        if not line:
+            continue
+        name, sep, value = line.partition(":")
+        if not sep:
+            raise HTTPError(400, "malformed header line")
+        headers[name.strip().lower()] = value.strip()
+    url = urllib.parse.urlsplit(target)
+    return method, url.path, urllib.parse.parse_qs(url.query, keep_blank_values=True), headers
+
+
+class Server:
+    """Serves ROUTER on any number of listening sockets."""
+
+    def __init__(self, router: Router) -> None:
+        self.router = router
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """One connection: requests until the client goes or the connection is hijacked."""
+        try:
+            while await self._one(reader, writer):
+                pass
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    async def _one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        try:
+            raw = await read_head(reader)
+            if raw is None:
+                return False
+            method, path, query, headers = parse_head(raw)
+            req = Request(method, path, query, headers, reader, writer)
+            m = VERSION_PREFIX.match(path)
+            if m:
+                req.api_version = (int(m.group(1)), int(m.group(2)))
+                req.path = m.group(3)
+            handler, req.params = self.router.find(method, req.path)
+            req.body = await read_body(reader, headers)
+            result = await handler(req)
+        except SdcError as e:
+            body = error_body(e)
+            writer.write(head(e.http_status, "application/json",
+                              {"Content-Length": str(len(body))}) + body)
+            await writer.drain()
+            return not isinstance(e, HTTPError)
+        except Exception as e:
+            log.exception("internal error serving a request")
+            body = error_body(SdcError(f"internal error: {e}"))
+            writer.write(head(500, "application/json", {"Content-Length": str(len(body))}) + body)
+            await writer.drain()
+            return False
+        if isinstance(result, Response):
+            writer.write(head(result.status, result.content_type if result.body else "",
+                              {**result.headers, "Content-Length": str(len(result.body))}))
+            writer.write(result.body)
+            await writer.drain()
+            return True
+        if isinstance(result, Stream):
+            writer.write(head(result.status, result.content_type,
+                              {"Transfer-Encoding": "chunked"}))
+            await writer.drain()
+            try:
+                async for chunk in result.chunks:
+                    if chunk:
+                        writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                        await writer.drain()
+            finally:
+                aclose = getattr(result.chunks, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+            writer.write(b"0\r\n\r\n")
+            await writer.drain()
+            return True
+        upgrade = req.headers.get("upgrade", "").lower() == "tcp"
+        extra = {"Connection": "Upgrade", "Upgrade": "tcp"} if upgrade else {}
+        writer.write(head(101 if upgrade else 200, result.content_type, extra))
+        await writer.drain()
+        await result.run(reader, writer)
+        return False

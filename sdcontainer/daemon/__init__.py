@@ -1,0 +1,1 @@
+"""sdcontainerd: the daemon that owns container state and serves the APIs."""

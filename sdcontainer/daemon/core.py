@@ -1,0 +1,488 @@
+"""The daemon's core: container lifecycle, from create to remove.
+
+The engine owns the records.  It asks systemd for scopes (units.py), the
+zygote for monitors, the image store for layers, and the network manager
+for namespaces; it watches each monitor through a pidfd, so an exit is seen
+at once, whoever caused it (us, `systemctl stop`, the OOM killer).
+Blocking work runs in worker threads; the event loop only coordinates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import json
+import logging
+import os
+import shutil
+import signal
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import paths, units
+from ..errors import (
+    Conflict,
+    InvalidArgument,
+    LaunchError,
+    NoSuchContainer,
+    NotModified,
+    SdcError,
+)
+from ..records import Container, ContainerState, ContainerStore, new_id, validate_name
+from ..signals import parse_signal
+from ..spec import ContainerConfig, LaunchSpec, MountSpec
+from ..zygote import Zygote
+from . import monitor_client, names
+from .events import EventBus
+
+log = logging.getLogger(__name__)
+
+Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter] | None
+DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def now() -> str:
+    """The current time in docker's RFC 3339 form."""
+    return datetime.datetime.now(datetime.UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass
+class CreateRequest:
+    """A create call, as the API parsed it; None means 'not given, use the image's'."""
+
+    image: str
+    name: str | None = None
+    entrypoint: list[str] | None = None
+    cmd: list[str] | None = None
+    env: list[str] = field(default_factory=list)
+    working_dir: str | None = None
+    user: str | None = None
+    hostname: str | None = None
+    tty: bool = False
+    open_stdin: bool = False
+    stop_signal: str | None = None
+    stop_timeout: int | None = None
+    memory: int = 0
+    nano_cpus: int = 0
+    pids_limit: int = 0
+    init: bool = False
+    read_only: bool = False
+    auto_remove: bool = False
+    mounts: list[MountSpec] = field(default_factory=list)
+    network_mode: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+class Engine:
+    """Every container of this host, and what can be done to them."""
+
+    def __init__(self, store: ContainerStore, images: Any, zygote: Zygote,
+                 network: Any = None) -> None:
+        self.store = store
+        self.images = images
+        self.zygote = zygote
+        self.network = network
+        self.events = EventBus()
+        self.containers: dict[str, Container] = {}
+        self._spawn_lock = threading.Lock()
+        self._exits: dict[str, asyncio.Future[int]] = {}
+        self._pending_attach: dict[str, list[Callable[[bool], Awaitable[None]]]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    # -- lookup -----------------------------------------------------------------
+
+    def get(self, ref: str) -> Container:
+        """The container named REF, or whose id starts with REF."""
+        ref = ref.lstrip("/")
+        for c in self.containers.values():
+            if c.name == ref or c.id == ref:
+                return c
+        matches = [c for c in self.containers.values() if ref and c.id.startswith(ref)]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise InvalidArgument(f"multiple containers match id prefix {ref}")
+        raise NoSuchContainer(f"No such container: {ref}")
+
+    def lock(self, c: Container) -> asyncio.Lock:
+        """The per-container lock serialising start, stop and remove."""
+        return self._locks.setdefault(c.id, asyncio.Lock())
+
+    # -- create -----------------------------------------------------------------
+
+    async def create(self, req: CreateRequest) -> Container:
+        """Record a new container; nothing runs yet."""
+        name = validate_name(req.name) if req.name else names.generate(self._names())
+        if name in self._names():
+            existing = next(c for c in self.containers.values() if c.name == name)
+            raise Conflict(f'Conflict. The container name "/{name}" is already in use by '
+                           f'container "{existing.id}". You have to remove (or rename) that '
+                           "container to be able to reuse that name.")
+        image = await asyncio.to_thread(self.images.resolve, req.image)
+        ic = image.config
+        if req.entrypoint is not None:
+            entrypoint, cmd = req.entrypoint, req.cmd or []
+        else:
+            entrypoint, cmd = list(ic.entrypoint or []), req.cmd or list(ic.cmd or [])
+        if not entrypoint and not cmd:
+            raise InvalidArgument("no command specified")
+        stop_signal = req.stop_signal or ic.stop_signal or "SIGTERM"
+        parse_signal(stop_signal)
+        if req.stop_timeout is not None and req.stop_timeout < -1:
+            raise InvalidArgument(f"invalid stop timeout {req.stop_timeout}")
+        for m in req.mounts:
+            if m.type == "bind" and not os.path.exists(m.source):
+                raise InvalidArgument(f"invalid mount config: bind source path does not exist: "
+                                      f"{m.source}")
+        cid = new_id()
+        env = merge_env(list(ic.env), req.env)
+        hostname = req.hostname or cid[:12]
+        env = merge_env(env, [f"HOSTNAME={hostname}", *(["TERM=xterm"] if req.tty else [])])
+        if not any(e.startswith("PATH=") for e in env):
+            env.insert(0, DEFAULT_PATH)
+        config = ContainerConfig(
+            image=req.image, image_id=image.id, entrypoint=entrypoint, cmd=cmd, env=env,
+            working_dir=req.working_dir or ic.working_dir or "/", user=req.user or ic.user or "",
+            hostname=hostname, tty=req.tty, open_stdin=req.open_stdin, stop_signal=stop_signal,
+            stop_timeout=10 if req.stop_timeout is None else req.stop_timeout,
+            memory=req.memory, nano_cpus=req.nano_cpus, pids_limit=req.pids_limit,
+            init=req.init, read_only=req.read_only, auto_remove=req.auto_remove,
+            mounts=req.mounts, network_mode=req.network_mode or self.default_network_mode(),
+            labels={**dict(ic.labels), **req.labels})
+        self.validate_network_mode(config.network_mode)
+        c = Container(id=cid, name=name, created=now(), config=config)
+        for sub in ("upper", "work", "merged"):
+            (c.dir / sub).mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            await asyncio.to_thread(self.store.save, c)
+        except SdcError:
+            await asyncio.to_thread(self.store.delete, c)
+            raise
+        self.containers[cid] = c
+        self.events.emit("container", "create", c)
+        return c
+
+    def _names(self) -> set[str]:
+        return {c.name for c in self.containers.values()}
+
+    def default_network_mode(self) -> str:
+        """'bridge' once networking is available, else 'none'."""
+        return "bridge" if self.network is not None else "none"
+
+    def validate_network_mode(self, mode: str) -> None:
+        """Refuse a network mode we cannot honour, before anything is created."""
+        if mode in ("none", "host"):
+            return
+        if mode.startswith("container:"):
+            self.get(mode.split(":", 1)[1])
+            return
+        if self.network is None:
+            raise InvalidArgument(f"network mode {mode!r} is not available on this host")
+
+    # -- start ------------------------------------------------------------------
+
+    async def start(self, ref: str) -> Container:
+        """Start container REF: scope, monitor, sandbox, workload."""
+        c = self.get(ref)
+        async with self.lock(c):
+            if c.running:
+                raise NotModified("container already started")
+            await self._start_locked(c)
+        return c
+
+    async def _start_locked(self, c: Container) -> None:
+        if c.dir.joinpath("exit.json").exists():
+            c.dir.joinpath("exit.json").unlink()
+        image = await asyncio.to_thread(self.images.resolve, c.config.image_id)
+        net, etc_files = await self._network_up(c)
+        c.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        spec = self.launch_spec(c, [str(p) for p in image.layers], net, etc_files)
+        monitor_pid = 0
+        try:
+            monitor_pid = await asyncio.to_thread(self._spawn, spec)
+            limits = units.ScopeLimits(
+                kill_signal=parse_signal(c.config.stop_signal),
+                stop_timeout_s=max(c.config.stop_timeout, 0),
+                memory_max=c.config.memory,
+                cpu_quota_per_sec_us=c.config.nano_cpus // 1000,
+                tasks_max=c.config.pids_limit if c.config.pids_limit > 0 else 0)
+            await asyncio.to_thread(units.start_scope, c.name, monitor_pid,
+                                    f"sdcontainer {c.name} ({c.config.image})", limits)
+            for attach in self._pending_attach.pop(c.id, []):
+                await attach(True)
+            pid = await monitor_client.go(c.control_socket)
+        except LaunchError as e:
+            await self._start_failed(c, monitor_pid, e.exit_code, str(e))
+            raise
+        except BaseException as e:
+            await self._start_failed(c, monitor_pid, 125, str(e))
+            raise
+        c.state = ContainerState(status="running", pid=pid, monitor_pid=monitor_pid,
+                                 started_at=now())
+        self._watch(c)
+        await asyncio.to_thread(self.store.save, c)
+        self.events.emit("container", "start", c)
+
+    def _spawn(self, spec: LaunchSpec) -> int:
+        with self._spawn_lock:
+            return self.zygote.spawn(spec)
+
+    async def _start_failed(self, c: Container, monitor_pid: int, code: int, error: str) -> None:
+        """Undo a half-made start: no scope, monitor, netns or mount may stay behind."""
+        if monitor_pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(monitor_pid, signal.SIGKILL)
+            with contextlib.suppress(SdcError):
+                await asyncio.to_thread(units.stop, c.scope)
+            await asyncio.to_thread(units.wait_gone, c.scope, 5)
+            await asyncio.to_thread(units.reset_failed, c.scope)
+        await self._network_down(c)
+        c.state = ContainerState(status="exited" if monitor_pid else "created", exit_code=code,
+                                 error=error, finished_at=now())
+        await asyncio.to_thread(self.store.save, c)
+        for attach in self._pending_attach.pop(c.id, []):
+            await attach(False)
+        if c.config.auto_remove and monitor_pid:
+            await self._remove_locked(c)
+
+    def launch_spec(self, c: Container, layers: list[str], net: str,
+                    etc_files: dict[str, str]) -> LaunchSpec:
+        """Everything the monitor and launcher need, paths resolved."""
+        return LaunchSpec(
+            id=c.id, name=c.name, scope=c.scope, argv=c.config.argv, env=c.config.env,
+            cwd=c.config.working_dir, user=c.config.user, hostname=c.config.hostname,
+            tty=c.config.tty, open_stdin=c.config.open_stdin, init=c.config.init,
+            read_only=c.config.read_only, layers=layers, upper=str(c.dir / "upper"),
+            work=str(c.dir / "work"), rootfs=str(c.dir / "merged"), mounts=c.config.mounts,
+            net=net, etc_files=etc_files, control_socket=str(c.control_socket),
+            exit_file=str(c.exit_file),
+            journal_fields={
+                "CONTAINER_NAME": c.name, "CONTAINER_ID": c.id[:12], "CONTAINER_ID_FULL": c.id,
+                "CONTAINER_TAG": c.id[:12], "IMAGE_NAME": c.config.image,
+                "SYSLOG_IDENTIFIER": c.id[:12],
+            })
+
+    async def _network_up(self, c: Container) -> tuple[str, dict[str, str]]:
+        mode = c.config.network_mode
+        if mode == "host":
+            return "host", {}
+        if mode.startswith("container:"):
+            other = self.get(mode.split(":", 1)[1])
+            if not other.running:
+                raise Conflict(f"cannot join the network of {other.name}: it is not running")
+            return f"/proc/{other.state.pid}/ns/net", {}
+        if self.network is None or mode == "none":
+            return "new", {}
+        return await self.network.up(c)
+
+    async def _network_down(self, c: Container) -> None:
+        if self.network is not None:
+            await self.network.down(c)
+
+    # -- exits ------------------------------------------------------------------
+
+    def _watch(self, c: Container) -> None:
+        """Learn of C's end through a pidfd on its monitor."""
+        loop = asyncio.get_running_loop()
+        self._exits.setdefault(c.id, loop.create_future())
+        try:
+            fd = os.pidfd_open(c.state.monitor_pid)
+        except ProcessLookupError:
+            loop.call_soon(lambda: asyncio.ensure_future(self._exited(c, 255)))
+            return
+
+        def ready() -> None:
+            loop.remove_reader(fd)
+            os.close(fd)
+            asyncio.ensure_future(self._exited(c, 137))
+
+        loop.add_reader(fd, ready)
+
+    async def _exited(self, c: Container, default_code: int) -> None:
+        """C's monitor is gone: fold in its exit file, clean up, wake waiters."""
+        if c.state.status != "running":
+            return
+        result: dict[str, Any] = {}
+        with contextlib.suppress(OSError, ValueError):
+            result = json.loads(c.exit_file.read_text())
+        if not result and await asyncio.to_thread(units.active_state, c.scope) == "active":
+            # The monitor died (killed alone?) but the workload lives on unsupervised.
+            with contextlib.suppress(SdcError):
+                await asyncio.to_thread(units.kill, c.scope, signal.SIGKILL)
+            await asyncio.to_thread(units.wait_gone, c.scope, 10)
+        c.state.status = "exited"
+        c.state.exit_code = int(result.get("exit_code", default_code))
+        c.state.oom_killed = bool(result.get("oom_killed", False))
+        c.state.error = str(result.get("error", ""))
+        c.state.finished_at = str(result.get("finished_at") or now())
+        c.state.pid = 0
+        await asyncio.to_thread(units.reset_failed, c.scope)
+        await self._network_down(c)
+        await asyncio.to_thread(self.store.save, c)
+        if c.state.oom_killed:
+            self.events.emit("container", "oom", c)
+        self.events.emit("container", "die", c, exitCode=str(c.state.exit_code))
+        fut = self._exits.pop(c.id, None)
+        if fut is not None and not fut.done():
+            fut.set_result(c.state.exit_code)
+        if c.config.auto_remove:
+            async with self.lock(c):
+                await self._remove_locked(c)
+
+    async def wait(self, ref: str, condition: str = "not-running") -> int:
+        """Wait until REF stops (or is removed); return its exit code."""
+        c = self.get(ref)
+        if condition not in ("not-running", "next-exit", "removed"):
+            raise InvalidArgument(f"invalid condition {condition!r}")
+        if c.running or condition == "next-exit":
+            fut = self._exits.setdefault(c.id, asyncio.get_running_loop().create_future())
+            await asyncio.shield(fut)
+        if condition == "removed":
+            while c.id in self.containers:
+                await asyncio.sleep(0.05)
+        return c.state.exit_code
+
+    # -- stop, kill -------------------------------------------------------------
+
+    async def stop(self, ref: str, timeout: int | None = None) -> None:
+        """Stop REF as systemd stops its scope; after TIMEOUT seconds, SIGKILL."""
+        c = self.get(ref)
+        if not c.running:
+            raise NotModified("container already stopped")
+        t = c.config.stop_timeout if timeout is None else timeout
+        c.state.stop_requested = True
+        fut = self._exits.setdefault(c.id, asyncio.get_running_loop().create_future())
+        with contextlib.suppress(SdcError):
+            await asyncio.to_thread(units.stop, c.scope)
+        try:
+            await asyncio.wait_for(asyncio.shield(fut), timeout=max(t, 0) + 0.5 if t >= 0 else None)
+        except TimeoutError:
+            with contextlib.suppress(SdcError):
+                await asyncio.to_thread(units.kill, c.scope, signal.SIGKILL)
+            await asyncio.shield(fut)
+
+    async def kill(self, ref: str, sig: str | int = "SIGKILL") -> None:
+        """Send SIG to every process of REF's scope."""
+        c = self.get(ref)
+        number = parse_signal(sig)
+        if not c.running:
+            raise Conflict(f"Cannot kill container: {c.name}: Container {c.id} is not running")
+        await asyncio.to_thread(units.kill, c.scope, number)
+
+    async def restart(self, ref: str, timeout: int | None = None) -> None:
+        """Stop (if running), then start."""
+        c = self.get(ref)
+        if c.running:
+            await self.stop(ref, timeout)
+        await self.start(c.id)
+
+    # -- remove -----------------------------------------------------------------
+
+    async def remove(self, ref: str, force: bool = False) -> None:
+        """Remove REF; a running one only with FORCE (then it is killed first)."""
+        c = self.get(ref)
+        if c.running:
+            if not force:
+                raise Conflict(f"You cannot remove a running container {c.id}. Stop the "
+                               "container before attempting removal or force remove")
+            await self.kill(c.id, signal.SIGKILL)
+            await self.wait(c.id)
+        async with self.lock(c):
+            await self._remove_locked(c)
+
+    async def _remove_locked(self, c: Container) -> None:
+        if c.id not in self.containers:
+            return
+        await self._network_down(c)
+        await asyncio.to_thread(units.reset_failed, c.scope)
+        await asyncio.to_thread(self.store.delete, c)
+        self.containers.pop(c.id, None)
+        self._locks.pop(c.id, None)
+        self.events.emit("container", "destroy", c)
+
+    # -- attach -----------------------------------------------------------------
+
+    def attach_at_start(self, c: Container, opts: dict[str, bool]) -> asyncio.Future[Streams]:
+        """Attach to C's monitor when C starts, before its workload runs, so no output is lost.
+
+        The future gets the monitor connection, or None if the start failed.
+        """
+        fut: asyncio.Future[Streams] = asyncio.get_running_loop().create_future()
+
+        async def attach(started: bool) -> None:
+            if fut.done():
+                return
+            if not started:
+                fut.set_result(None)
+                return
+            try:
+                answer, reader, writer = await monitor_client.request(
+                    c.control_socket, op="attach", **opts)
+                fut.set_result((reader, writer) if "error" not in answer else None)
+            except SdcError:
+                fut.set_result(None)
+
+        self._pending_attach.setdefault(c.id, []).append(attach)
+        return fut
+
+    def exit_future(self, c: Container) -> asyncio.Future[int]:
+        """A future that completes with C's exit code when it next exits."""
+        return self._exits.setdefault(c.id, asyncio.get_running_loop().create_future())
+
+    # -- daemon start -----------------------------------------------------------
+
+    async def reconcile(self) -> None:
+        """Load records and match them with what systemd and the kernel say now."""
+        for c in await asyncio.to_thread(self.store.load_all):
+            self.containers[c.id] = c
+            if not c.running:
+                continue
+            if monitor_alive(c):
+                self._watch(c)
+                continue
+            log.info("container %s ended while the daemon was down", c.name)
+            self._exits.setdefault(c.id, asyncio.get_running_loop().create_future())
+            await self._exited(c, 255)
+        for c in list(self.containers.values()):
+            if c.config.auto_remove and not c.running and c.state.status == "exited":
+                async with self.lock(c):
+                    await self._remove_locked(c)
+        await self.cleanup_orphans()
+
+    async def cleanup_orphans(self) -> None:
+        """Remove directories that belong to no record (a crash between steps)."""
+        for root in (paths.CONTAINERS_DIR, paths.RUN_CONTAINERS_DIR):
+            if not root.is_dir():
+                continue
+            for d in root.iterdir():
+                if d.name not in self.containers and not d.name.endswith(".corrupt"):
+                    log.info("removing leftover %s", d)
+                    await asyncio.to_thread(shutil.rmtree, d, True)
+
+
+def monitor_alive(c: Container) -> bool:
+    """Whether C's recorded monitor pid is still its monitor (pids get reused)."""
+    try:
+        with open(f"/proc/{c.state.monitor_pid}/cgroup") as f:
+            return any(line.rstrip().endswith("/" + c.scope) for line in f)
+    except OSError:
+        return False
+
+
+def merge_env(base: list[str], override: list[str]) -> list[str]:
+    """BASE with OVERRIDE's variables replacing or appended, order kept."""
+    result = {e.split("=", 1)[0]: e for e in base}
+    for e in override:
+        result[e.split("=", 1)[0]] = e
+    return list(result.values())
+
+
+def ensure_dirs() -> None:
+    """The daemon's directories, private to root."""
+    for d in (paths.CONTAINERS_DIR, paths.RUN_CONTAINERS_DIR):
+        d.mkdir(parents=True, exist_ok=True, mode=0o700)
+    Path(paths.RUN_DIR).chmod(0o755)

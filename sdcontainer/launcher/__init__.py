@@ -1,0 +1,1 @@
+"""The namespace launcher: builds a container's sandbox and execs its workload."""

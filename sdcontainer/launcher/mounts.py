@@ -1,0 +1,139 @@
+"""The container's mounts, as data: built first, then checked, then applied.
+
+A plan is a list of `MountOp`s whose targets are paths *inside* the rootfs.
+`apply` resolves each target inside the rootfs (symlinks, absolute or not,
+are followed as if the rootfs were /, so an image cannot point a mount
+outside it), creates the mount point, and mounts.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+
+from .. import syscalls as sc
+from ..spec import LaunchSpec
+
+NOSUID_NODEV_NOEXEC = sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC
+
+# (name, major, minor): docker's default device nodes.
+DEVICES = [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8),
+           ("urandom", 1, 9), ("tty", 5, 0)]
+
+
+@dataclass(frozen=True)
+class MountOp:
+    """One step of the plan: a mount, a device node, or a symlink inside the rootfs."""
+
+    kind: str  # "mount" | "bind" | "device" | "symlink"
+    target: str  # absolute path inside the container
+    source: str = ""
+    fstype: str = ""
+    flags: int = 0
+    data: str = ""
+    readonly: bool = False
+    is_file: bool = False  # a bind mount of a file needs a file as its mount point
+    major: int = 0
+    minor: int = 0
+
+
+def plan(spec: LaunchSpec, console: str | None) -> list[MountOp]:
+    """The mounts for SPEC, in the order they must be made."""
+    ops = [
+        MountOp("mount", "/proc", "proc", "proc", NOSUID_NODEV_NOEXEC),
+        MountOp("mount", "/dev", "tmpfs", "tmpfs", sc.MS_NOSUID | sc.MS_STRICTATIME,
+                "mode=755,size=65536k"),
+        *[MountOp("device", f"/dev/{n}", major=ma, minor=mi) for n, ma, mi in DEVICES],
+        MountOp("mount", "/dev/pts", "devpts", "devpts", sc.MS_NOSUID | sc.MS_NOEXEC,
+                "newinstance,ptmxmode=0666,mode=0620,gid=5"),
+        MountOp("symlink", "/dev/ptmx", "pts/ptmx"),
+        MountOp("symlink", "/dev/fd", "/proc/self/fd"),
+        MountOp("symlink", "/dev/stdin", "/proc/self/fd/0"),
+        MountOp("symlink", "/dev/stdout", "/proc/self/fd/1"),
+        MountOp("symlink", "/dev/stderr", "/proc/self/fd/2"),
+        MountOp("mount", "/dev/shm", "shm", "tmpfs", NOSUID_NODEV_NOEXEC,
+                "mode=1777,size=65536k"),
+        MountOp("mount", "/dev/mqueue", "mqueue", "mqueue", NOSUID_NODEV_NOEXEC),
+        MountOp("mount", "/sys", "sysfs", "sysfs", NOSUID_NODEV_NOEXEC | sc.MS_RDONLY),
+    ]
+    if console:
+        ops.append(MountOp("bind", "/dev/console", console, is_file=True))
+    for target, source in sorted(spec.etc_files.items()):
+        ops.append(MountOp("bind", target, source, is_file=True))
+    for m in spec.mounts:
+        if m.type == "tmpfs":
+            ops.append(MountOp("mount", m.target, "tmpfs", "tmpfs", sc.MS_NOSUID | sc.MS_NODEV,
+                               m.options or "mode=1777", readonly=m.readonly))
+        else:
+            ops.append(MountOp("bind", m.target, m.source, readonly=m.readonly,
+                               is_file=not os.path.isdir(m.source)))
+    return ops
+
+
+def resolve_in_root(root: str, path: str) -> str:
+    """PATH inside ROOT, with every symlink on the way resolved as if ROOT were /.
+
+    Missing components are allowed (they will be created); the result always
+    lies under ROOT.
+    """
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    resolved: list[str] = []
+    hops = 0
+    while parts:
+        part = parts.pop(0)
+        if part == "..":
+            if resolved:
+                resolved.pop()
+            continue
+        candidate = os.path.join(root, *resolved, part)
+        try:
+            st = os.lstat(candidate)
+        except FileNotFoundError:
+            resolved.append(part)
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            hops += 1
+            if hops > 40:
+                raise OSError(40, f"too many levels of symbolic links resolving {path}")
+            link = os.readlink(candidate)
+            if link.startswith("/"):
+                resolved = []
+            parts = [p for p in link.split("/") if p not in ("", ".")] + parts
+            continue
+        resolved.append(part)
+    return os.path.join(root, *resolved)
+
+
+def _make_mountpoint(path: str, is_file: bool) -> None:
+    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+    if is_file:
+        if not os.path.lexists(path):
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW, 0o644))
+    else:
+        os.makedirs(path, mode=0o755, exist_ok=True)
+
+
+def apply(root: str, ops: list[MountOp]) -> None:
+    """Carry out OPS under ROOT (the mounted rootfs, before pivot_root)."""
+    for op in ops:
+        target = resolve_in_root(root, op.target)
+        if op.kind == "symlink":
+            if os.path.lexists(target):
+                os.unlink(target)
+            os.symlink(op.source, target)
+        elif op.kind == "device":
+            if os.path.lexists(target):
+                os.unlink(target)
+            os.mknod(target, 0o666 | stat.S_IFCHR, os.makedev(op.major, op.minor))
+            os.chmod(target, 0o666)
+        elif op.kind == "mount":
+            _make_mountpoint(target, False)
+            sc.mount(op.source, target, op.fstype, op.flags, op.data or None)
+            if op.readonly:
+                sc.mount(None, target, None, sc.MS_REMOUNT | sc.MS_BIND | sc.MS_RDONLY | op.flags)
+        else:  # bind
+            _make_mountpoint(target, op.is_file)
+            sc.mount(op.source, target, None, sc.MS_BIND | sc.MS_REC)
+            if op.readonly:
+                sc.mount(None, target, None, sc.MS_REMOUNT | sc.MS_BIND | sc.MS_RDONLY)

@@ -1,0 +1,182 @@
+"""Build the sandbox in a freshly forked child and exec the workload.
+
+Runs as PID 1 of the container's new pid namespace (the monitor unshared it
+before forking us).  Nothing here returns on success: the process becomes the
+workload, or, with --init, a small init that runs it.  Failures are written to
+ERRFD as "CODE MESSAGE" so the monitor can report them as docker does (125 for
+our own failures, 126 for a command that cannot run, 127 for one not found).
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import signal
+import socket
+import struct
+from collections.abc import Sequence
+from typing import NoReturn
+
+from .. import syscalls as sc
+from ..spec import LaunchSpec
+from . import mounts
+from .sandbox_errors import ExecFailure
+from .users import resolve_user
+
+SIOCGIFFLAGS = 0x8913
+SIOCSIFFLAGS = 0x8914
+IFF_UP = 0x1
+
+
+def loopback_up() -> None:
+    """Bring lo up in a fresh network namespace (docker's 'none' mode has a working lo)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        ifreq = struct.pack("16sH14s", b"lo", 0, b"")
+        flags = struct.unpack("16sH14s", fcntl.ioctl(s, SIOCGIFFLAGS, ifreq))[1]
+        fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sH14s", b"lo", flags | IFF_UP, b""))
+
+
+def enter_namespaces(spec: LaunchSpec) -> None:
+    """Join or create the network namespace, then new mount, uts and ipc namespaces."""
+    flags = sc.CLONE_NEWNS | sc.CLONE_NEWUTS | sc.CLONE_NEWIPC
+    if spec.net == "new":
+        flags |= sc.CLONE_NEWNET
+    elif spec.net != "host":
+        fd = os.open(spec.net, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            sc.setns(fd, sc.CLONE_NEWNET)
+        finally:
+            os.close(fd)
+    sc.unshare(flags)
+    if spec.net == "new":
+        loopback_up()
+
+
+def build_rootfs(spec: LaunchSpec, console: str | None) -> None:
+    """Mount the overlay and everything in it, then pivot_root into it."""
+    # Nothing we mount may propagate back to the host, but host unmounts may reach us.
+    sc.mount(None, "/", None, sc.MS_SLAVE | sc.MS_REC)
+    lower = ":".join(reversed(spec.layers))
+    sc.mount("overlay", spec.rootfs, "overlay", 0,
+             f"lowerdir={lower},upperdir={spec.upper},workdir={spec.work}")
+    mounts.apply(spec.rootfs, mounts.plan(spec, console))
+    os.chdir(spec.rootfs)
+    # pivot_root(".", ".") stacks the old root under the new one; detaching it leaves
+    # no host path reachable (no directory for it is needed in the image).
+    sc.pivot_root(".", ".")
+    sc.umount(".", sc.MNT_DETACH)
+    os.chdir("/")
+    if spec.read_only:
+        sc.mount(None, "/", None, sc.MS_REMOUNT | sc.MS_BIND | sc.MS_RDONLY)
+
+
+def prepare_process(cwd: str, user: str, env: Sequence[str]) -> dict[str, str]:
+    """Switch to USER and CWD inside the container; return the environment to exec with."""
+    ident = resolve_user(user)
+    environ = dict(e.split("=", 1) if "=" in e else (e, "") for e in env)
+    environ.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    environ.setdefault("HOME", ident.home)
+    if not os.path.isdir(cwd):
+        os.makedirs(cwd, mode=0o755, exist_ok=True)
+        os.chown(cwd, ident.uid, ident.gid)
+    os.setgroups(ident.groups)
+    os.setgid(ident.gid)
+    os.setuid(ident.uid)
+    try:
+        os.chdir(cwd)
+    except OSError as e:
+        raise ExecFailure(125, f"cannot change to working directory {cwd}: {e.strerror}") from e
+    return environ
+
+
+def reset_signals() -> None:
+    """Give the workload default dispositions and an empty mask (the monitor ignores many)."""
+    for sig in signal.valid_signals():
+        if sig in (signal.SIGKILL, signal.SIGSTOP):
+            continue
+        try:
+            signal.signal(sig, signal.SIG_DFL)
+        except (OSError, ValueError):
+            pass
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
+def exec_workload(argv: list[str], environ: dict[str, str]) -> NoReturn:
+    """execvpe with docker's exit codes for what went wrong."""
+    if not argv:
+        raise ExecFailure(125, "no command specified")
+    try:
+        os.execvpe(argv[0], argv, environ)
+    except FileNotFoundError as e:
+        if "/" in argv[0]:
+            raise ExecFailure(127, f"exec {argv[0]}: no such file or directory") from e
+        raise ExecFailure(127, f"exec: \"{argv[0]}\": executable file not found in $PATH") from e
+    except PermissionError as e:
+        raise ExecFailure(126, f"exec {argv[0]}: permission denied") from e
+    except OSError as e:
+        code = 126 if e.errno in (errno.ENOEXEC, errno.EISDIR, errno.ETXTBSY) else 125
+        raise ExecFailure(code, f"exec {argv[0]}: {e.strerror}") from e
+
+
+def report(errfd: int, failure: ExecFailure) -> NoReturn:
+    """Tell the monitor why we failed and exit with docker's code."""
+    try:
+        os.write(errfd, f"{failure.code} {failure}".encode()[:4000])
+    finally:
+        os._exit(failure.code)
+
+
+def run_init(argv: list[str], environ: dict[str, str], errfd: int) -> NoReturn:
+    """--init: stay as PID 1, forward signals to the workload, reap every zombie."""
+    child = os.fork()
+    if child == 0:
+        reset_signals()
+        try:
+            exec_workload(argv, environ)
+        except ExecFailure as failure:
+            report(errfd, failure)
+    os.close(errfd)
+    forwarded = [s for s in signal.valid_signals()
+                 if s not in (signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD)]
+    signal.pthread_sigmask(signal.SIG_BLOCK, [*forwarded, signal.SIGCHLD])
+    while True:
+        info = signal.sigwaitinfo([*forwarded, signal.SIGCHLD])
+        if info.si_signo != signal.SIGCHLD:
+            try:
+                os.kill(child, info.si_signo)
+            except ProcessLookupError:
+                pass
+            continue
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                os._exit(0)
+            if pid == 0:
+                break
+            if pid == child:
+                code = os.waitstatus_to_exitcode(status)
+                os._exit(code if code >= 0 else 128 - code)
+
+
+def launch(spec: LaunchSpec, errfd: int, console: str | None) -> NoReturn:
+    """The child's whole life: namespaces, rootfs, identity, exec."""
+    try:
+        try:
+            enter_namespaces(spec)
+            socket.sethostname(spec.hostname)
+            build_rootfs(spec, console)
+        except OSError as e:
+            raise ExecFailure(125, f"cannot set up the container: {e.strerror or e}") from e
+        environ = prepare_process(spec.cwd or "/", spec.user, spec.env)
+        os.closerange(3, errfd)
+        os.closerange(errfd + 1, 65536)
+        if spec.init:
+            run_init(spec.argv, environ, errfd)
+        reset_signals()
+        exec_workload(spec.argv, environ)
+    except ExecFailure as failure:
+        report(errfd, failure)
+    except BaseException as e:  # anything else must still be reported, never a traceback
+        report(errfd, ExecFailure(125, f"launcher failed: {e}"))

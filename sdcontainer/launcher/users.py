@@ -1,0 +1,63 @@
+"""--user resolution from the container's own /etc/passwd and /etc/group.
+
+We parse the files ourselves: the pwd and grp modules would go through the
+host's NSS configuration, which has no business inside the container.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .sandbox_errors import ExecFailure
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who the workload runs as."""
+
+    uid: int
+    gid: int
+    groups: list[int]
+    home: str
+
+
+def _entries(path: str) -> list[list[str]]:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return [line.rstrip("\n").split(":") for line in f if line.strip() and not line.startswith("#")]
+    except OSError:
+        return []
+
+
+def resolve_user(spec: str) -> Identity:
+    """Resolve docker's `user[:group]` (names or numbers) inside the current root."""
+    user, _, group = (spec or "0").partition(":")
+    passwd = _entries("/etc/passwd")
+    groups = _entries("/etc/group")
+    uid: int | None = None
+    gid: int | None = None
+    home = "/"
+    name = None
+    for e in passwd:
+        if len(e) >= 7 and (e[0] == user or e[2] == user):
+            name, uid, gid, home = e[0], int(e[2]), int(e[3]), e[5] or "/"
+            break
+    if uid is None:
+        if not user.isdigit():
+            raise ExecFailure(125, f"unable to find user {user}: no matching entries in passwd file")
+        uid, gid = int(user), 0
+        home = "/"
+    if group:
+        gid = None
+        for e in groups:
+            if len(e) >= 3 and (e[0] == group or e[2] == group):
+                gid = int(e[2])
+                break
+        if gid is None:
+            if not group.isdigit():
+                raise ExecFailure(125, f"unable to find group {group}: no matching entries in group file")
+            gid = int(group)
+    assert gid is not None
+    extra = sorted({int(e[2]) for e in groups
+                    if len(e) >= 4 and name and name in e[3].split(",") and e[2].isdigit()})
+    return Identity(uid, gid, [gid, *[g for g in extra if g != gid]] if not group else [gid], home)

@@ -1,0 +1,455 @@
+"""The per-container monitor: the workload's parent, its output's pump, its witness.
+
+Forked from the daemon's zygote (so it costs copy-on-write pages, not a new
+interpreter), it is moved into the container's scope by systemd before the
+workload exists, so everything it spawns is accounted there and the journal
+attributes the output it forwards to the scope.  It:
+
+- waits for the daemon's "go", then forks the workload as PID 1 of a new pid
+  namespace (the launcher builds the rest of the sandbox);
+- pumps stdout/stderr (or a pty) to the journal and to attached clients, in
+  docker's stream format;
+- runs `exec` sessions inside the container's namespaces;
+- records the exit status (code, or 128+signal, and whether the kernel's OOM
+  killer struck) in a file, so the record survives a daemon restart.
+
+Control is a unix socket; every connection starts with one JSON line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import fcntl
+import json
+import logging
+import os
+import pty
+import selectors
+import signal
+import socket
+import struct
+import termios
+import time
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+from . import syscalls as sc
+from .launcher import sandbox
+from .launcher.sandbox_errors import ExecFailure
+from .logsink import JournalSink
+from .spec import LaunchSpec
+
+log = logging.getLogger(__name__)
+
+# Signals systemd sends to every process of the scope on stop/kill: the monitor
+# must outlive the workload to record how it ended.
+IGNORED = [s for s in signal.valid_signals()
+           if s not in (signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD, signal.SIGCONT)]
+CLIENT_TIMEOUT = 10.0
+
+
+def now_rfc3339() -> str:
+    """The current time as docker writes it."""
+    return datetime.datetime.now(datetime.UTC).isoformat().replace("+00:00", "Z")
+
+
+def read_request(conn: socket.socket) -> dict[str, Any]:
+    """One JSON line, read byte by byte so no stream data after it is swallowed."""
+    buf = bytearray()
+    while not buf.endswith(b"\n"):
+        b = conn.recv(1)
+        if not b:
+            raise ConnectionError("connection closed before a request")
+        buf += b
+        if len(buf) > 1 << 20:
+            raise ConnectionError("request too long")
+    data = json.loads(buf)
+    if not isinstance(data, dict):
+        raise ConnectionError("request is not an object")
+    return data
+
+
+def reply(conn: socket.socket, **data: Any) -> None:
+    """Send one JSON line."""
+    conn.sendall(json.dumps(data).encode() + b"\n")
+
+
+def write_atomic(path: str, data: dict[str, Any]) -> None:
+    """Write JSON so a crash leaves the old file or the new one, never half of one."""
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(data, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.rename(tmp, path)
+
+
+def in_scope(scope: str) -> bool:
+    """Whether systemd has moved us into SCOPE yet (an empty SCOPE: run without one)."""
+    if not scope:
+        return True
+    with open("/proc/self/cgroup") as f:
+        return any(line.rstrip().endswith("/" + scope) for line in f)
+
+
+def oom_killed() -> bool:
+    """Whether the kernel's OOM killer has killed anything in our cgroup (v1 or v2)."""
+    with open("/proc/self/cgroup") as f:
+        lines = [line.rstrip("\n").split(":", 2) for line in f]
+    candidates = []
+    for _, controllers, path in lines:
+        if "memory" in controllers.split(","):
+            candidates.append(f"/sys/fs/cgroup/memory{path}/memory.oom_control")
+        if controllers == "":
+            candidates.append(f"/sys/fs/cgroup{path}/memory.events")
+            candidates.append(f"/sys/fs/cgroup/unified{path}/memory.events")
+    for candidate in candidates:
+        try:
+            with open(candidate) as f:
+                for line in f:
+                    key, _, value = line.partition(" ")
+                    if key == "oom_kill" and int(value) > 0:
+                        return True
+        except OSError:
+            continue
+    return False
+
+
+@dataclass
+class Client:
+    """An attached connection: receives output, may feed stdin."""
+
+    conn: socket.socket
+    stdout: bool = True
+    stderr: bool = True
+    stdin: bool = False
+
+
+@dataclass
+class Session:
+    """The container's main process, or one exec."""
+
+    tty: bool
+    outputs: dict[int, int] = field(default_factory=dict)  # fd -> stream (1 stdout, 2 stderr)
+    stdin_w: int | None = None
+    master: int | None = None
+    pid: int = 0
+    pidfd: int = -1
+    clients: list[Client] = field(default_factory=list)
+    journal: JournalSink | None = None
+    exit_code: int | None = None
+
+    def send(self, stream: int, data: bytes) -> None:
+        """Forward DATA to the journal and every client that asked for STREAM."""
+        if self.journal is not None:
+            self.journal.feed(stream, data)
+        frame = data if self.tty else struct.pack(">BxxxI", stream, len(data)) + data
+        for client in list(self.clients):
+            if (stream == 1 and not client.stdout) or (stream == 2 and not client.stderr):
+                continue
+            try:
+                client.conn.sendall(frame)
+            except OSError:
+                self.drop(client)
+
+    def drop(self, client: Client) -> None:
+        """Forget CLIENT and close its connection."""
+        if client in self.clients:
+            self.clients.remove(client)
+        with contextlib.suppress(OSError):
+            client.conn.close()
+
+
+def make_stdio(tty: bool, open_stdin: bool, session: Session) -> tuple[int, int, int, str | None]:
+    """Pipes or a pty for a new process; returns its (stdin, stdout, stderr, console path)."""
+    if tty:
+        master, slave = pty.openpty()
+        os.set_blocking(master, False)
+        session.master = master
+        session.outputs[master] = 1
+        session.stdin_w = master if open_stdin else None
+        return slave, slave, slave, os.ttyname(slave)
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    session.outputs = {out_r: 1, err_r: 2}
+    if open_stdin:
+        in_r, in_w = os.pipe()
+        session.stdin_w = in_w
+    else:
+        in_r = os.open("/dev/null", os.O_RDONLY)
+    return in_r, out_w, err_w, None
+
+
+def child_stdio(stdin: int, stdout: int, stderr: int, tty: bool) -> None:
+    """In the child: install the stdio fds (and the controlling terminal)."""
+    os.setsid()
+    if tty:
+        fcntl.ioctl(stdin, termios.TIOCSCTTY, 0)
+    os.dup2(stdin, 0)
+    os.dup2(stdout, 1)
+    os.dup2(stderr, 2)
+
+
+class Monitor:
+    """The monitor's state and event loop."""
+
+    def __init__(self, spec: LaunchSpec, listener: socket.socket) -> None:
+        self.spec = spec
+        self.listener = listener
+        self.sel = selectors.DefaultSelector()
+        self.main = Session(tty=spec.tty, journal=JournalSink(spec.journal_fields))
+        self.execs: dict[str, Session] = {}
+        self.started = False
+
+    # -- the workload -------------------------------------------------------
+
+    def start_workload(self) -> tuple[int, str]:
+        """Fork the container's PID 1; return (pid, "") or (exit code, why it failed)."""
+        deadline = time.monotonic() + 30
+        while not in_scope(self.spec.scope):
+            if time.monotonic() > deadline:
+                return -125, f"systemd did not move the monitor into {self.spec.scope}"
+            time.sleep(0.001)
+        stdin, stdout, stderr, console = make_stdio(self.spec.tty, self.spec.open_stdin, self.main)
+        err_r, err_w = os.pipe()
+        sc.unshare(sc.CLONE_NEWPID)
+        pid = os.fork()
+        if pid == 0:
+            child_stdio(stdin, stdout, stderr, self.spec.tty)
+            sandbox.launch(self.spec, err_w, console)
+        os.close(err_w)
+        for fd in {stdin, stdout, stderr}:
+            os.close(fd)
+        failure = b""
+        while chunk := os.read(err_r, 4096):
+            failure += chunk
+        os.close(err_r)
+        self.main.pid = pid
+        self.main.pidfd = os.pidfd_open(pid)
+        for fd in self.main.outputs:
+            os.set_blocking(fd, False)
+            self.sel.register(fd, selectors.EVENT_READ, ("out", self.main))
+        self.sel.register(self.main.pidfd, selectors.EVENT_READ, ("exit", self.main))
+        if failure:
+            code, _, message = failure.decode(errors="replace").partition(" ")
+            return -int(code), message
+        return pid, ""
+
+    def start_exec(self, req: dict[str, Any], conn: socket.socket) -> None:
+        """Run an exec session inside the container, streaming to CONN."""
+        session = Session(tty=bool(req.get("tty")))
+        stdin, stdout, stderr, _ = make_stdio(session.tty, bool(req.get("stdin")), session)
+        err_r, err_w = os.pipe()
+        ns = [os.open(f"/proc/{self.main.pid}/ns/{n}", os.O_RDONLY | os.O_CLOEXEC)
+              for n in ("ipc", "uts", "net", "mnt")]
+        pid = os.fork()
+        if pid == 0:
+            try:
+                child_stdio(stdin, stdout, stderr, session.tty)
+                for fd in ns:
+                    sc.setns(fd)
+                environ = sandbox.prepare_process(
+                    str(req.get("cwd") or self.spec.cwd or "/"), str(req.get("user") or self.spec.user),
+                    [*self.spec.env, *req.get("env", [])])
+                os.closerange(3, err_w)
+                os.closerange(err_w + 1, 65536)
+                sandbox.reset_signals()
+                sandbox.exec_workload(list(req["argv"]), environ)
+            except ExecFailure as failure:
+                sandbox.report(err_w, failure)
+            except BaseException as e:
+                sandbox.report(err_w, ExecFailure(126, f"exec failed: {e}"))
+        for fd in [*ns, err_w, *{stdin, stdout, stderr}]:
+            os.close(fd)
+        failure = os.read(err_r, 4096)
+        os.close(err_r)
+        session.pid = pid
+        session.pidfd = os.pidfd_open(pid)
+        self.execs[str(req["id"])] = session
+        if failure:
+            code, _, message = failure.decode(errors="replace").partition(" ")
+            reply(conn, error=message, code=int(code))
+        else:
+            reply(conn, pid=pid)
+        conn.settimeout(CLIENT_TIMEOUT)
+        client = Client(conn, stdin=bool(req.get("stdin")))
+        session.clients.append(client)
+        for fd in session.outputs:
+            os.set_blocking(fd, False)
+            self.sel.register(fd, selectors.EVENT_READ, ("out", session))
+        self.sel.register(session.pidfd, selectors.EVENT_READ, ("exit", session))
+        if client.stdin:
+            self.sel.register(conn, selectors.EVENT_READ, ("in", session, client))
+
+    # -- events ---------------------------------------------------------------
+
+    def handle_request(self, conn: socket.socket) -> None:
+        """Serve the first line of a new control connection."""
+        try:
+            conn.settimeout(5)
+            req = read_request(conn)
+            op = req.get("op")
+            if op == "attach":
+                client = Client(conn, bool(req.get("stdout", True)), bool(req.get("stderr", True)),
+                                bool(req.get("stdin")))
+                reply(conn, ok=True)
+                conn.settimeout(CLIENT_TIMEOUT)
+                self.main.clients.append(client)
+                if client.stdin:
+                    self.sel.register(conn, selectors.EVENT_READ, ("in", self.main, client))
+                return
+            if op == "go" and not self.started:
+                self.started = True
+                pid, error = self.start_workload()
+                if error:
+                    reply(conn, error=error, code=-pid)
+                else:
+                    reply(conn, pid=pid)
+            elif op == "exec" and self.main.pid and self.main.exit_code is None:
+                self.start_exec(req, conn)
+                return
+            elif op == "exec_status":
+                s = self.execs.get(str(req.get("id")))
+                if s is None:
+                    reply(conn, error="no such exec")
+                else:
+                    reply(conn, pid=s.pid, running=s.exit_code is None, exit_code=s.exit_code)
+            elif op == "resize":
+                s = self.execs.get(str(req.get("id"))) if req.get("id") else self.main
+                if s is not None and s.master is not None:
+                    fcntl.ioctl(s.master, termios.TIOCSWINSZ,
+                                struct.pack("HHHH", int(req["h"]), int(req["w"]), 0, 0))
+                reply(conn, ok=True)
+            elif op == "ping":
+                reply(conn, ok=True, pid=self.main.pid)
+            else:
+                reply(conn, error=f"cannot {op} now")
+        except (OSError, ValueError, KeyError, ConnectionError) as e:
+            with contextlib.suppress(OSError):
+                reply(conn, error=str(e))
+        conn.close()
+
+    def pump(self, fd: int, session: Session) -> None:
+        """Move what FD has to the session's sinks; on EOF, stop watching it."""
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            return
+        except OSError:  # EIO: the pty's last slave closed
+            data = b""
+        if data:
+            session.send(session.outputs[fd], data)
+            return
+        self.sel.unregister(fd)
+        del session.outputs[fd]
+        if fd != session.stdin_w:
+            os.close(fd)
+        if not session.outputs:
+            self.outputs_done(session)
+
+    def outputs_done(self, session: Session) -> None:
+        if session.journal is not None:
+            session.journal.flush()
+
+    def feed_stdin(self, session: Session, client: Client) -> None:
+        """Client bytes to the workload's stdin; client EOF closes it (docker's CloseWrite)."""
+        try:
+            data = client.conn.recv(65536)
+        except OSError:
+            data = b""
+        if data and session.stdin_w is not None:
+            with contextlib.suppress(OSError):
+                os.set_blocking(session.stdin_w, True)
+                os.write(session.stdin_w, data)
+                if session.master is not None:
+                    os.set_blocking(session.stdin_w, False)
+            return
+        self.sel.unregister(client.conn)
+        client.stdin = False
+        if session.stdin_w is not None and session.master is None:
+            os.close(session.stdin_w)
+            session.stdin_w = None
+
+    def reaped(self, session: Session) -> None:
+        """SESSION's process ended: record its status, drain output, let clients go."""
+        _, status = os.waitpid(session.pid, 0)
+        code = os.waitstatus_to_exitcode(status)
+        session.exit_code = code if code >= 0 else 128 - code
+        self.sel.unregister(session.pidfd)
+        os.close(session.pidfd)
+        # The process is gone but a pipe may still hold output (or a grandchild may
+        # hold it open): drain what is there now, without waiting for EOF.
+        for fd in list(session.outputs):
+            while fd in session.outputs:
+                try:
+                    data = os.read(fd, 65536)
+                except (BlockingIOError, OSError):
+                    break
+                if not data:
+                    break
+                session.send(session.outputs[fd], data)
+            self.sel.unregister(fd)
+            os.close(fd)
+            del session.outputs[fd]
+        self.outputs_done(session)
+        for client in list(session.clients):
+            with contextlib.suppress(OSError, KeyError, ValueError):
+                self.sel.unregister(client.conn)
+            with contextlib.suppress(OSError):
+                client.conn.shutdown(socket.SHUT_RDWR)
+            session.drop(client)
+
+    def finish(self, code: int, error: str = "") -> NoReturn:
+        """Write the exit file and leave; systemd then collects the empty scope."""
+        killed = code == 137 and oom_killed()
+        write_atomic(self.spec.exit_file, {
+            "exit_code": code, "oom_killed": killed, "finished_at": now_rfc3339(), "error": error,
+        })
+        os._exit(0)
+
+    def run(self) -> NoReturn:
+        """The event loop; returns only by exiting."""
+        self.sel.register(self.listener, selectors.EVENT_READ, ("accept",))
+        while True:
+            for key, _ in self.sel.select():
+                what = key.data
+                if what[0] == "accept":
+                    with contextlib.suppress(BlockingIOError):
+                        conn, _ = self.listener.accept()
+                        self.handle_request(conn)
+                        if self.started and self.main.pid == 0:
+                            self.finish(125, "start failed")
+                elif what[0] == "out":
+                    self.pump(key.fd, what[1])
+                elif what[0] == "in":
+                    self.feed_stdin(what[1], what[2])
+                elif what[0] == "exit":
+                    session = what[1]
+                    self.reaped(session)
+                    if session is self.main:
+                        self.finish(session.exit_code if session.exit_code is not None else 255)
+
+
+def serve(spec: LaunchSpec, listener: socket.socket) -> NoReturn:
+    """The monitor's life, from fork to exit."""
+    try:
+        os.setsid()
+        sc.set_process_name("sdc-monitor")
+        for sig in IGNORED:
+            with contextlib.suppress(OSError, ValueError):
+                signal.signal(sig, signal.SIG_IGN)
+        sc.set_child_subreaper()
+        devnull = os.open("/dev/null", os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+        os.close(devnull)
+        monitor = Monitor(spec, listener)
+    except BaseException:
+        os._exit(125)
+    try:
+        monitor.run()
+    except BaseException as e:
+        with contextlib.suppress(BaseException):
+            monitor.finish(255, f"monitor failed: {e}")
+        os._exit(255)

@@ -1,0 +1,181 @@
+"""Durable container records under STATE_DIR/containers/ID.
+
+One JSON file per container, written atomically (temp file, fsync, rename, so
+a crash leaves the old record or the new one) by the daemon, which holds an
+exclusive lock on the state directory so that no second daemon writes
+beside it.  The monitor writes only `exit.json`, which the daemon folds in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import re
+import secrets
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import paths
+from .errors import InvalidArgument, SdcError
+from .spec import ContainerConfig, from_dict
+
+log = logging.getLogger(__name__)
+
+NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
+MAX_NAME = 100  # keeps sdcontainer-NAME.slice, escaped, far below systemd's 255
+ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+def validate_name(name: str) -> str:
+    """Return NAME without docker's optional leading slash, or raise InvalidArgument."""
+    bare = name[1:] if name.startswith("/") else name
+    if not NAME_RE.fullmatch(bare) or len(bare) > MAX_NAME:
+        raise InvalidArgument(
+            f"invalid container name {name!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed, "
+            f"at most {MAX_NAME} characters")
+    return bare
+
+
+def new_id() -> str:
+    """A fresh 64-hex container id."""
+    return secrets.token_hex(32)
+
+
+@dataclass
+class ContainerState:
+    """What happened to a container: changes over its life."""
+
+    status: str = "created"  # created | running | exited | dead
+    pid: int = 0  # the workload's PID 1, as the host sees it
+    monitor_pid: int = 0
+    exit_code: int = 0
+    oom_killed: bool = False
+    error: str = ""
+    started_at: str = ZERO_TIME
+    finished_at: str = ZERO_TIME
+    stop_requested: bool = False
+
+    @classmethod
+    def load(cls, data: dict[str, Any]) -> ContainerState:
+        """From the JSON form."""
+        return from_dict(cls, data)
+
+
+@dataclass
+class Container:
+    """A container record."""
+
+    id: str
+    name: str
+    created: str
+    config: ContainerConfig
+    state: ContainerState = field(default_factory=ContainerState)
+    network: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def dir(self) -> Path:
+        """Its durable directory (upper layer, records)."""
+        return paths.CONTAINERS_DIR / self.id
+
+    @property
+    def run_dir(self) -> Path:
+        """Its runtime directory (control socket, etc files)."""
+        return paths.RUN_CONTAINERS_DIR / self.id
+
+    @property
+    def exit_file(self) -> Path:
+        """Where the monitor records the exit status."""
+        return self.dir / "exit.json"
+
+    @property
+    def control_socket(self) -> Path:
+        """The monitor's control socket."""
+        return self.run_dir / "monitor.sock"
+
+    @property
+    def scope(self) -> str:
+        """Its systemd scope unit."""
+        return paths.scope_name(self.name)
+
+    @property
+    def running(self) -> bool:
+        """Whether it has a live workload."""
+        return self.state.status == "running"
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form."""
+        return asdict(self)
+
+    @classmethod
+    def load(cls, data: dict[str, Any]) -> Container:
+        """From the JSON form."""
+        c = from_dict(cls, data)
+        c.config = ContainerConfig.load(data["config"])
+        c.state = ContainerState.load(data.get("state", {}))
+        return c
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Replace PATH with DATA as JSON, durably and atomically."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with open(tmp, "w") as f:
+            json.dump(data, f, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        os.rename(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise SdcError(f"cannot write {path}: {e.strerror}") from e
+
+
+class ContainerStore:
+    """The on-disk records of every container."""
+
+    def __init__(self, root: Path = paths.CONTAINERS_DIR) -> None:
+        self.root = root
+
+    def lock(self) -> int:
+        """Take the state directory's exclusive lock for this process's lifetime."""
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self.root.parent / "daemon.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as e:
+            os.close(fd)
+            raise SdcError(f"another sdcontainerd is using {self.root.parent}") from e
+        return fd
+
+    def save(self, c: Container) -> None:
+        """Write C's record."""
+        c.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        write_json_atomic(c.dir / "container.json", c.to_json())
+
+    def load_all(self) -> list[Container]:
+        """Every readable record; corrupt ones are moved aside with an error logged."""
+        found = []
+        if not self.root.is_dir():
+            return found
+        for d in sorted(self.root.iterdir()):
+            f = d / "container.json"
+            if not f.exists():
+                continue
+            try:
+                found.append(Container.load(json.loads(f.read_text())))
+            except (ValueError, KeyError, TypeError) as e:
+                aside = d.with_name(d.name + ".corrupt")
+                log.error("container record %s is corrupt (%s); moved to %s", f, e, aside)
+                with contextlib.suppress(OSError):
+                    d.rename(aside)
+        return found
+
+    def delete(self, c: Container) -> None:
+        """Remove C's directories and everything in them."""
+        shutil.rmtree(c.dir, ignore_errors=True)
+        shutil.rmtree(c.run_dir, ignore_errors=True)

@@ -1,0 +1,154 @@
+"""The system calls Python 3.11 lacks, through ctypes, in one place.
+
+Every wrapper checks the return value and raises OSError with errno and a
+sentence naming the call and its arguments, adding a hint when EPERM usually
+means "not root" or "blocked by seccomp".  The module imports nothing but the
+stdlib so the launcher can use it in a freshly forked child.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import os
+import platform
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+
+MS_RDONLY = 0x1
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_NOEXEC = 0x8
+MS_REMOUNT = 0x20
+MS_BIND = 0x1000
+MS_MOVE = 0x2000
+MS_REC = 0x4000
+MS_PRIVATE = 0x40000
+MS_SLAVE = 0x80000
+MS_SHARED = 0x100000
+MS_STRICTATIME = 0x1000000
+
+MNT_DETACH = 0x2
+
+PR_SET_PDEATHSIG = 1
+PR_SET_NAME = 15
+PR_CAPBSET_DROP = 24
+PR_SET_CHILD_SUBREAPER = 36
+PR_SET_NO_NEW_PRIVS = 38
+
+_SYS_PIVOT_ROOT = {
+    "x86_64": 155,
+    "aarch64": 41,
+    "riscv64": 41,
+    "ppc64le": 203,
+    "s390x": 217,
+    "i686": 217,
+    "armv7l": 218,
+}
+
+_libc.unshare.argtypes = [ctypes.c_int]
+_libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
+_libc.mount.argtypes = [
+    ctypes.c_char_p,
+    ctypes.c_char_p,
+    ctypes.c_char_p,
+    ctypes.c_ulong,
+    ctypes.c_char_p,
+]
+_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+_libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+_libc.syscall.restype = ctypes.c_long
+
+
+def _check(result: int, what: str) -> int:
+    if result < 0:
+        err = ctypes.get_errno()
+        message = f"{what}: {os.strerror(err)}"
+        if err == errno.EPERM:
+            message += " (not root, or blocked by a seccomp filter or a user namespace)"
+        elif err == errno.ENOSYS:
+            message += " (the kernel lacks it, or a seccomp filter hides it)"
+        raise OSError(err, message)
+    return result
+
+
+def _b(value: str | None) -> bytes | None:
+    return None if value is None else os.fsencode(value)
+
+
+def unshare(flags: int) -> None:
+    """Move the calling thread into new namespaces (CLONE_NEW* flags)."""
+    _check(_libc.unshare(flags), f"unshare({flags:#x})")
+
+
+def setns(fd: int, nstype: int = 0) -> None:
+    """Join the namespace behind FD (from /proc/PID/ns/* or a bind-mounted file)."""
+    _check(_libc.setns(fd, nstype), f"setns({fd}, {nstype:#x})")
+
+
+def mount(
+    source: str | None,
+    target: str,
+    fstype: str | None = None,
+    flags: int = 0,
+    data: str | None = None,
+) -> None:
+    """mount(2); raises OSError naming source, target and type on failure."""
+    _check(
+        _libc.mount(_b(source), _b(target), _b(fstype), flags, _b(data)),
+        f"mount {source or 'none'} on {target} (type {fstype or '-'}, options {data or '-'})",
+    )
+
+
+def umount(target: str, flags: int = 0) -> None:
+    """umount2(2)."""
+    _check(_libc.umount2(_b(target), flags), f"umount {target}")
+
+
+def pivot_root(new_root: str, put_old: str) -> None:
+    """pivot_root(2), which glibc does not wrap."""
+    number = _SYS_PIVOT_ROOT.get(platform.machine())
+    if number is None:
+        raise OSError(errno.ENOSYS, f"pivot_root: unknown syscall number on {platform.machine()}")
+    _check(
+        _libc.syscall(number, _b(new_root), _b(put_old)),
+        f"pivot_root({new_root}, {put_old})",
+    )
+
+
+def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
+    """prctl(2) with integer arguments."""
+    return _check(_libc.prctl(option, arg2, arg3, arg4, arg5), f"prctl({option})")
+
+
+def set_pdeathsig(sig: int) -> None:
+    """Ask the kernel to send SIG to us when our parent dies."""
+    prctl(PR_SET_PDEATHSIG, sig)
+
+
+def set_child_subreaper() -> None:
+    """Become the reaper of orphaned descendants (so exits are seen, not lost to PID 1)."""
+    prctl(PR_SET_CHILD_SUBREAPER, 1)
+
+
+def set_no_new_privs() -> None:
+    """Forbid gaining privileges through execve (setuid bits, file capabilities)."""
+    prctl(PR_SET_NO_NEW_PRIVS, 1)
+
+
+def set_process_name(name: str) -> None:
+    """Set the comm name shown by ps and in the journal's _COMM (15 bytes kept)."""
+    buf = ctypes.create_string_buffer(os.fsencode(name)[:15])
+    _check(
+        _libc.prctl(PR_SET_NAME, ctypes.cast(buf, ctypes.c_void_p).value or 0, 0, 0, 0),
+        "prctl(PR_SET_NAME)",
+    )
