@@ -96,8 +96,14 @@ def pull(
         client = RegistryClient(endpoint, config=store.config,
                                 credentials=credentials_for(endpoint, auth_file))
         try:
-            return _pull_from(store, client, r.repository, r, (want_os, want_arch, want_variant),
-                              report)
+            try:
+                return _pull_from(store, client, r.repository, r,
+                                  (want_os, want_arch, want_variant), report)
+            except BaseException:
+                # Verified blobs of a failed pull are not worth keeping: leave the
+                # store as it was.
+                store.collect_garbage()
+                raise
         except RegistryError as e:
             if endpoint == r.registry:
                 if errors:

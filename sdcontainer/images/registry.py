@@ -257,6 +257,9 @@ class RegistryClient:
                 resp = self._send(method, url, headers)
             except RegistryError:
                 raise
+            except ssl.SSLError as e:
+                # Not transient: the other side does not speak TLS as we expect.
+                raise RegistryError(f"{method} {url}: TLS failed: {e}") from None
             except (OSError, http.client.HTTPException) as e:
                 if last:
                     raise RegistryError(f"{method} {url}: {e}") from None

@@ -113,3 +113,55 @@ def tree(root: Path) -> dict[str, str]:
             else:
                 out[rel] = oct(stat.S_IFMT(st.st_mode))
     return out
+
+
+class OciLayout:
+    """Builds an OCI image layout directory for skopeo to push or archive."""
+
+    def __init__(self, root: Path) -> None:
+        import json
+
+        self.root = root
+        self.json = json
+        (root / "blobs/sha256").mkdir(parents=True)
+        (root / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+        self.index: list[dict[str, object]] = []
+
+    def blob(self, data: bytes, media_type: str) -> dict[str, object]:
+        import hashlib
+
+        h = hashlib.sha256(data).hexdigest()
+        (self.root / "blobs/sha256" / h).write_bytes(data)
+        return {"mediaType": media_type, "digest": f"sha256:{h}", "size": len(data)}
+
+    def image(self, layers: list[bytes], *, arch: str = "amd64",
+              config: dict[str, object] | None = None) -> dict[str, object]:
+        """Add an image from uncompressed layer tars (stored gzipped); return its manifest."""
+        import hashlib
+
+        descs = [self.blob(gzip.compress(t, mtime=0),
+                           "application/vnd.oci.image.layer.v1.tar+gzip") for t in layers]
+        cfg = {
+            "architecture": arch, "os": "linux", "created": "2024-01-02T03:04:05Z",
+            "config": config or {},
+            "rootfs": {"type": "layers",
+                       "diff_ids": ["sha256:" + hashlib.sha256(t).hexdigest() for t in layers]},
+        }
+        cdesc = self.blob(self.json.dumps(cfg).encode(), "application/vnd.oci.image.config.v1+json")
+        manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "config": cdesc, "layers": descs}
+        mdesc = self.blob(self.json.dumps(manifest).encode(), manifest["mediaType"])
+        mdesc["platform"] = {"os": "linux", "architecture": arch}
+        return mdesc
+
+    def multi(self, manifests: list[dict[str, object]]) -> dict[str, object]:
+        index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                 "manifests": manifests}
+        return self.blob(self.json.dumps(index).encode(), index["mediaType"])
+
+    def tag(self, desc: dict[str, object], name: str) -> None:
+        entry = {k: v for k, v in desc.items() if k != "platform"}
+        entry["annotations"] = {"org.opencontainers.image.ref.name": name}
+        self.index.append(entry)
+        (self.root / "index.json").write_text(self.json.dumps(
+            {"schemaVersion": 2, "manifests": self.index}))
