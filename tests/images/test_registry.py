@@ -103,8 +103,8 @@ def test_pull_multiarch(registry: Registry, store: ImageStore, tmp_path: Path) -
 
 LOWER = make_tar([D("etc"), F("etc/a", b"a"), F("etc/b", b"b"), D("var"), F("var/old", b"o"),
                   F("gone", b"g")])
-UPPER = make_tar([D("etc"), F("etc/.wh.a"), F(".wh.gone"), D("var"), F("var/.wh..wh..opq"),
-                  F("var/new", b"n")])
+UPPER = make_tar([D("etc"), F("etc/.wh.a", b""), F(".wh.gone", b""), D("var"),
+                  F("var/.wh..wh..opq", b""), F("var/new", b"n")])
 
 
 def test_pull_two_layers_with_whiteouts(registry: Registry, store: ImageStore,
