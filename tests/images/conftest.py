@@ -62,13 +62,13 @@ def _bcrypt_line(user: str, password: str) -> str:
     return f"{user}:{hashed}\n"
 
 
-def _start_registry(base: Path, htpasswd: tuple[str, str] | None) -> Registry:
+def _start_registry(base: Path, htpasswd: tuple[str, str] | None,
+                    auth: str = "") -> Registry:
     if not Path(REGISTRY_BIN).exists():
         pytest.skip("docker-registry is not installed")
     base.mkdir(parents=True)
     storage = base / "storage"
     port = _free_port()
-    auth = ""
     if htpasswd:
         (base / "htpasswd").write_text(_bcrypt_line(*htpasswd))
         auth = f"auth:\n  htpasswd:\n    realm: test-realm\n    path: {base / 'htpasswd'}\n"
@@ -124,3 +124,90 @@ def skopeo(*args: str) -> None:
         pytest.skip("skopeo is not installed")
     subprocess.run(["skopeo", "--insecure-policy", *args], check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+class TokenServer:
+    """A bearer-token issuer for docker-registry's ``auth: token`` mode.
+
+    Not a mock of the registry: the real registry verifies every token it
+    signs (RS256, certificate in the x5c header, checked against the bundle
+    the registry is configured with).  It grants whatever scope is asked and
+    records each request so tests can see where credentials went.
+    """
+
+    def __init__(self, base: Path) -> None:
+        import base64
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.key, self.cert = base / "token.key", base / "token.crt"
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                        "-keyout", str(self.key), "-out", str(self.cert), "-days", "2",
+                        "-subj", "/CN=sdcontainer-test-token"], check=True, capture_output=True)
+        der = subprocess.run(["openssl", "x509", "-in", str(self.cert), "-outform", "DER"],
+                             check=True, capture_output=True).stdout
+        x5c = base64.b64encode(der).decode()
+        self.requests: list[tuple[str, str | None]] = []
+        server = self
+
+        def b64(data: bytes) -> str:
+            return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                import urllib.parse
+
+                q = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+                server.requests.append((self.path, self.headers.get("Authorization")))
+                access = []
+                for scope in q.get("scope", []):
+                    kind, name, actions = scope.split(":")
+                    access.append({"type": kind, "name": name, "actions": actions.split(",")})
+                now = int(time.time())
+                header = {"typ": "JWT", "alg": "RS256", "x5c": [x5c]}
+                claims = {"iss": "test-issuer", "sub": "anyone", "aud": q["service"][0],
+                          "exp": now + 600, "nbf": now - 10, "iat": now,
+                          "jti": str(now) + str(len(server.requests)), "access": access}
+                signing = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(claims).encode())}"
+                sig = subprocess.run(["openssl", "dgst", "-sha256", "-sign", str(server.key)],
+                                     input=signing.encode(), check=True,
+                                     capture_output=True).stdout
+                body = json.dumps({"token": f"{signing}.{b64(sig)}"}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture(scope="session")
+def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Registry,
+                                                                              TokenServer]]:
+    """A registry that wants bearer tokens from a realm on 127.0.0.1."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    base = tmp_path_factory.mktemp("registry") / "token"
+    base.mkdir()
+    tokens = TokenServer(base)
+    auth = ("auth:\n  token:\n"
+            f"    realm: http://127.0.0.1:{tokens.port}/token\n"
+            "    service: test-registry\n    issuer: test-issuer\n"
+            f"    rootcertbundle: {tokens.cert}\n")
+    reg = _start_registry(base / "reg", None, auth)
+    yield reg, tokens
+    reg.proc.terminate()
+    reg.proc.wait(10)
+    tokens.close()

@@ -140,10 +140,16 @@ def test_load_refuses_links_out_of_archive(store: ImageStore) -> None:
 
 
 @pytest.fixture
-def runroot() -> Iterator[Path]:
+def runroot(tmp_path: Path) -> Iterator[Path]:
     """podman refuses a runroot longer than 50 characters: pytest's tmp paths are."""
     path = Path(tempfile.mkdtemp(prefix="sdcpm-", dir="/tmp"))
     yield path
+    # podman's overlay driver leaves its storage directory mounted on itself.
+    for root in (tmp_path / "podman-root", path):
+        with open("/proc/self/mountinfo") as f:
+            mounts = [line.split()[4] for line in f]
+        for m in sorted((m for m in mounts if m.startswith(str(root))), reverse=True):
+            subprocess.run(["umount", m], check=False)
     shutil.rmtree(path, ignore_errors=True)
 
 

@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import Registry, skopeo
+from conftest import Registry, TokenServer, skopeo
 from imgutil import D, F, OciLayout, S, make_tar, needs_root, tree
 
 from sdcontainer.errors import DigestMismatch, ImageError, RegistryError
@@ -186,3 +186,43 @@ def test_login_and_pull_with_auth(auth_registry: Registry, store: ImageStore,
     assert auth.logout(auth_registry.host, auth_file=auth_file)
     assert not auth.logout(auth_registry.host, auth_file=auth_file)
     assert auth.credentials_for(auth_registry.host, auth_file) is None
+
+
+def test_anonymous_bearer_token_flow(token_registry: tuple[Registry, TokenServer],
+                                     store: ImageStore, tmp_path: Path) -> None:
+    reg, tokens = token_registry
+    layout, _ = layout_with(tmp_path, [make_tar([F("tok", b"t")])], arch=host_arch())
+    ref = push(reg, layout, "t", "test/tok:1")
+    tokens.requests.clear()
+    img = store.pull(ref, auth_file=tmp_path / "none.json")
+    assert tree(img.layers[0]) == {"tok": "file:t"}
+    assert tokens.requests, "the pull must have fetched a token"
+    assert all(auth_header is None for _, auth_header in tokens.requests)
+    assert any("scope=repository%3Atest%2Ftok%3Apull" in path for path, _ in tokens.requests)
+
+
+def test_credentials_go_to_a_same_host_realm(token_registry: tuple[Registry, TokenServer],
+                                             store: ImageStore, tmp_path: Path) -> None:
+    reg, tokens = token_registry
+    layout, _ = layout_with(tmp_path, [make_tar([F("c", b"c")])], arch=host_arch())
+    ref = push(reg, layout, "t", "test/creds:1")
+    auth_file = tmp_path / "auth.json"
+    auth.login(reg.host, "someone", "pw", auth_file=auth_file, config=store.config)
+    tokens.requests.clear()
+    store.pull(ref, auth_file=auth_file)
+    assert tokens.requests and all(h and h.startswith("Basic ") for _, h in tokens.requests)
+
+
+def test_credentials_never_go_to_another_host_realm(
+        token_registry: tuple[Registry, TokenServer], store: ImageStore, tmp_path: Path) -> None:
+    """CVE-2020-15157: the realm (127.0.0.1) is not the registry's host (localhost)."""
+    reg, tokens = token_registry
+    layout, _ = layout_with(tmp_path, [make_tar([F("x", b"x")])], arch=host_arch())
+    push(reg, layout, "t", "test/other:1")
+    port = reg.host.rsplit(":", 1)[1]
+    auth_file = tmp_path / "auth.json"
+    auth_file.write_text(json.dumps({"auths": {f"localhost:{port}": {"auth": "dXNlcjpwdw=="}}}))
+    tokens.requests.clear()
+    with pytest.raises(RegistryError, match="not sending credentials"):
+        store.pull(f"localhost:{port}/test/other:1", auth_file=auth_file)
+    assert all(h is None for _, h in tokens.requests)
