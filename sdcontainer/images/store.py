@@ -21,6 +21,8 @@ import builtins
 import contextlib
 import ctypes
 import fcntl
+import hashlib
+import io
 import json
 import logging
 import os
@@ -192,16 +194,12 @@ class ImageStore:
         """Store DATA as a blob and return its digest."""
         digest = sha256_digest(data)
         if not self.has_blob(digest):
-            import io
-
             self.write_blob(io.BytesIO(data), digest, len(data), "blob")
         return digest
 
     def spool_blob(self, src: BinaryIO) -> tuple[str, int]:
         """Store a stream whose digest is not known in advance."""
         fd, tmp = tempfile.mkstemp(dir=self._tmp, prefix="blob-")
-        import hashlib
-
         h = hashlib.sha256()
         size = 0
         try:
@@ -498,7 +496,7 @@ class ImageStore:
             else:
                 blob, size = self.spool_blob(source)
             with open(self.blob_path(blob), "rb") as f:
-                media = mt.layer_media_type(open_decompressed_peek(f))
+                media = mt.layer_media_type(_head(f))
             diff_id = self.unpack_layer(blob, None, f"imported layer {blob}")
             now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
             cfg: dict[str, Any] = {
@@ -548,7 +546,7 @@ class ImageStore:
         save(self, refs, out)
 
 
-def open_decompressed_peek(f: IO[bytes]) -> bytes:
+def _head(f: IO[bytes]) -> bytes:
     """The first bytes of F, to tell compressed layers from plain tars."""
     head = f.read(4)
     f.seek(0)
