@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from pystemd.dbusexc import DBusError
+from pystemd.dbusexc import DBusBaseError as DBusError
 from pystemd.dbuslib import DBus
 from pystemd.systemd1 import Manager, Unit
 from pystemd.systemd1 import unit_signatures
@@ -49,9 +49,8 @@ def _unit(name: str) -> Unit:
 
 
 def _error(e: DBusError, what: str) -> Exception:
-    text = e.args[1].decode(errors="replace") if len(e.args) > 1 and isinstance(e.args[1], bytes) \
-        else str(e)
-    name = str(getattr(e, "errno", ""))
+    text = str(e)
+    name = type(e).__name__
     lowered = text.lower()
     if "freez" in lowered and "support" in lowered:
         return Unsupported(f"{what}: {text}")

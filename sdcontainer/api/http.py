@@ -127,21 +127,27 @@ class Router:
     """Method + path pattern -> handler."""
 
     def __init__(self) -> None:
-        self.routes: list[tuple[str, re.Pattern[str], Handler]] = []
+        self.routes: list[tuple[str, re.Pattern[str], Handler, bool]] = []
 
-    def add(self, method: str, pattern: str, handler: Handler) -> None:
-        """Route METHOD PATTERN ('{name}' matches one path segment) to HANDLER."""
-        regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern)
-        self.routes.append((method, re.compile(f"^{regex}$"), handler))
+    def add(self, method: str, pattern: str, handler: Handler, stream_body: bool = False) -> None:
+        """Route METHOD PATTERN to HANDLER.
 
-    def find(self, method: str, path: str) -> tuple[Handler, dict[str, str]]:
-        """The handler for METHOD PATH and its path parameters."""
+        '{name}' matches one path segment, '{name*}' one or more (image names have
+        slashes).  With STREAM_BODY the handler reads the body itself (uploads).
+        """
+        regex = re.sub(r"\{(\w+)\*\}", r"(?P<\1>.+)", pattern)
+        regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", regex)
+        self.routes.append((method, re.compile(f"^{regex}$"), handler, stream_body))
+
+    def find(self, method: str, path: str) -> tuple[Handler, dict[str, str], bool]:
+        """The handler for METHOD PATH, its path parameters, and whether it streams the body."""
         allowed = False
-        for m, regex, handler in self.routes:
+        for m, regex, handler, stream_body in self.routes:
             match = regex.match(path)
             if match:
                 if m == method:
-                    return handler, {k: urllib.parse.unquote(v) for k, v in match.groupdict().items()}
+                    params = {k: urllib.parse.unquote(v) for k, v in match.groupdict().items()}
+                    return handler, params, stream_body
                 allowed = True
         if allowed:
             raise HTTPError(405, f"method {method} not allowed on {path}")
@@ -163,6 +169,33 @@ async def read_head(reader: asyncio.StreamReader) -> bytes | None:
         raise HTTPError(400, "incomplete request") from None
     except asyncio.LimitOverrunError:
         raise HTTPError(431, "request headers too large") from None
+
+
+async def body_chunks(reader: asyncio.StreamReader, headers: dict[str, str]
+                      ) -> AsyncIterator[bytes]:
+    """The body piece by piece, for uploads too large to hold in memory."""
+    if headers.get("transfer-encoding", "").lower() == "chunked":
+        while True:
+            size_line = await reader.readline()
+            try:
+                size = int(size_line.split(b";")[0].strip(), 16)
+            except ValueError:
+                raise HTTPError(400, "malformed chunked body") from None
+            if size == 0:
+                await reader.readline()
+                return
+            yield await reader.readexactly(size)
+            await reader.readline()
+    length = headers.get("content-length", "0") or "0"
+    if not length.isdigit():
+        raise HTTPError(400, f"invalid Content-Length {length!r}")
+    left = int(length)
+    while left:
+        chunk = await reader.read(min(left, 1 << 20))
+        if not chunk:
+            raise HTTPError(400, "request body ended early")
+        left -= len(chunk)
+        yield chunk
 
 
 async def read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> bytes:
@@ -250,8 +283,9 @@ class Server:
             if m:
                 req.api_version = (int(m.group(1)), int(m.group(2)))
                 req.path = m.group(3)
-            handler, req.params = self.router.find(method, req.path)
-            req.body = await read_body(reader, headers)
+            handler, req.params, stream_body = self.router.find(method, req.path)
+            if not stream_body:
+                req.body = await read_body(reader, headers)
             result = await handler(req)
         except SdcError as e:
             body = error_body(e)

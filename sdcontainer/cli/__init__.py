@@ -1,0 +1,1 @@
+"""The sdcontainer command line."""

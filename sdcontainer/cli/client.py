@@ -1,0 +1,205 @@
+"""The CLI's HTTP client for sdcontainerd's Docker-compatible API.
+
+Stdlib only (http.client over a unix socket): the CLI's start-up must not pay
+for the daemon's libraries.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import struct
+import urllib.parse
+from collections.abc import Iterator
+from typing import Any, BinaryIO
+
+from ..errors import DaemonUnavailable, SdcError
+
+API = "/v1.41"
+
+
+class APIError(SdcError):
+    """An error answer from the daemon."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float | None = None) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self.path = path
+
+    def connect(self) -> None:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect(self.path)
+        except OSError as e:
+            s.close()
+            raise DaemonUnavailable(
+                f"Cannot connect to sdcontainerd at unix://{self.path}: {e.strerror}. "
+                "Is sdcontainerd running?") from None
+        self.sock = s
+
+
+def socket_path() -> str:
+    """Where the daemon listens: $SDCONTAINER_HOST or $DOCKER_HOST (unix://), or the default."""
+    for var in ("SDCONTAINER_HOST", "DOCKER_HOST"):
+        value = os.environ.get(var, "")
+        if value.startswith("unix://"):
+            return value[len("unix://"):]
+    from ..paths import SOCKET
+
+    return str(SOCKET)
+
+
+def query_string(query: dict[str, Any] | None) -> str:
+    """?a=1&b=x, dropping None values, booleans as 1/0, lists repeated."""
+    if not query:
+        return ""
+    pairs: list[tuple[str, str]] = []
+    for k, v in query.items():
+        if v is None:
+            continue
+        for item in v if isinstance(v, list) else [v]:
+            pairs.append((k, ("1" if item else "0") if isinstance(item, bool) else str(item)))
+    return "?" + urllib.parse.urlencode(pairs) if pairs else ""
+
+
+class Client:
+    """One daemon endpoint."""
+
+    def __init__(self, path: str | None = None) -> None:
+        self.path = path or socket_path()
+
+    def _send(self, method: str, endpoint: str, query: dict[str, Any] | None,
+              body: Any, raw: bytes | BinaryIO | None,
+              headers: dict[str, str] | None = None) -> http.client.HTTPResponse:
+        conn = _UnixConnection(self.path)
+        hdrs = dict(headers or {})
+        data: Any = None
+        if raw is not None:
+            data = raw
+            hdrs.setdefault("Content-Type", "application/x-tar")
+            if not isinstance(raw, bytes):
+                hdrs["Transfer-Encoding"] = "chunked"
+        elif body is not None:
+            data = json.dumps(body).encode()
+            hdrs["Content-Type"] = "application/json"
+        conn.request(method, API + endpoint + query_string(query), body=data, headers=hdrs,
+                     encode_chunked=raw is not None and not isinstance(raw, bytes))
+        resp = conn.getresponse()
+        if resp.status >= 400:
+            text = resp.read()
+            try:
+                message = json.loads(text)["message"]
+            except (ValueError, KeyError, TypeError):
+                message = text.decode(errors="replace").strip() or resp.reason
+            raise APIError(resp.status, message)
+        return resp
+
+    def call(self, method: str, endpoint: str, query: dict[str, Any] | None = None,
+             body: Any = None, raw: bytes | BinaryIO | None = None) -> Any:
+        """A request whose answer is one JSON document (or nothing)."""
+        resp = self._send(method, endpoint, query, body, raw)
+        data = resp.read()
+        if not data.strip():
+            return None
+        try:
+            return json.loads(data)
+        except ValueError:
+            return data.decode(errors="replace")
+
+    def stream(self, method: str, endpoint: str, query: dict[str, Any] | None = None,
+               body: Any = None, raw: bytes | BinaryIO | None = None) -> http.client.HTTPResponse:
+        """A request whose answer the caller reads as it comes."""
+        return self._send(method, endpoint, query, body, raw)
+
+    def json_lines(self, method: str, endpoint: str, query: dict[str, Any] | None = None,
+                   raw: bytes | BinaryIO | None = None) -> Iterator[dict[str, Any]]:
+        """A streamed answer of JSON messages (pull progress, events)."""
+        resp = self.stream(method, endpoint, query, raw=raw)
+        for line in resp:
+            if line.strip():
+                yield json.loads(line)
+
+    def hijack(self, endpoint: str, query: dict[str, Any] | None = None,
+               body: Any = None) -> socket.socket:
+        """POST ENDPOINT asking for a raw stream (attach, exec start); the bare socket."""
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect(self.path)
+        except OSError as e:
+            s.close()
+            raise DaemonUnavailable(f"Cannot connect to sdcontainerd at unix://{self.path}: "
+                                    f"{e.strerror}. Is sdcontainerd running?") from None
+        payload = json.dumps(body).encode() if body is not None else b""
+        head = (f"POST {API}{endpoint}{query_string(query)} HTTP/1.1\r\nHost: localhost\r\n"
+                "Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(payload)}\r\n\r\n").encode()
+        s.sendall(head + payload)
+        # Read the head byte by byte: whatever follows it is already stream data.
+        buf = bytearray()
+        while not buf.endswith(b"\r\n\r\n"):
+            b = s.recv(1)
+            if not b:
+                raise SdcError("the daemon closed the connection")
+            buf += b
+        status = int(buf.split(b" ", 2)[1])
+        if status >= 400:
+            rest = b""
+            length = 0
+            for line in buf.decode("latin-1").split("\r\n"):
+                if line.lower().startswith("content-length:"):
+                    length = int(line.split(":", 1)[1])
+            while len(rest) < length and (chunk := s.recv(length - len(rest))):
+                rest += chunk
+            s.close()
+            try:
+                message = json.loads(rest)["message"]
+            except (ValueError, KeyError, TypeError):
+                message = rest.decode(errors="replace")
+            raise APIError(status, message)
+        return s
+
+
+def demux(sock: socket.socket, out: BinaryIO, err: BinaryIO, tty: bool) -> None:
+    """Copy a docker stream from SOCK to OUT and ERR until it ends."""
+    buf = b""
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            chunk = b""
+        if not chunk:
+            break
+        if tty:
+            out.write(chunk)
+            out.flush()
+            continue
+        buf += chunk
+        while len(buf) >= 8:
+            stream, size = struct.unpack(">BxxxI", buf[:8])
+            if len(buf) < 8 + size:
+                break
+            target = err if stream == 2 else out
+            target.write(buf[8:8 + size])
+            target.flush()
+            buf = buf[8 + size:]
+
+
+def read_frames(resp: http.client.HTTPResponse, tty: bool) -> Iterator[tuple[int, bytes]]:
+    """(stream, data) pieces of a multiplexed HTTP body (logs)."""
+    if tty:
+        while chunk := resp.read1(65536):
+            yield 1, chunk
+        return
+    while True:
+        header = resp.read(8)
+        if len(header) < 8:
+            return
+        stream, size = struct.unpack(">BxxxI", header)
+        yield stream, resp.read(size)

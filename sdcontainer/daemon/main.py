@@ -1,0 +1,122 @@
+"""sdcontainerd: owns container state and serves the Docker-compatible API.
+
+Start-up order matters: import everything and build the zygote *before* any
+thread exists (asyncio's executor, D-Bus), so monitors fork from a single
+threaded, frozen heap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import grp
+import logging
+import os
+import signal
+import sys
+
+from .. import __version__, paths
+from ..errors import SdcError
+
+log = logging.getLogger("sdcontainerd")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """sdcontainerd's command line."""
+    p = argparse.ArgumentParser(prog="sdcontainerd", description=__doc__)
+    p.add_argument("--debug", "-D", action="store_true", help="log debug messages")
+    p.add_argument("-H", "--host", action="append", default=[],
+                   help="listen on unix://PATH (default unix://%s)" % paths.SOCKET)
+    p.add_argument("--group", "-G", default="sdcontainer",
+                   help="group that may use the unix socket (default: sdcontainer)")
+    p.add_argument("--version", action="version", version=f"sdcontainerd {__version__}")
+    return p.parse_args(argv)
+
+
+def setup_logging(debug: bool) -> None:
+    """Log to stderr; under systemd that is the journal, with our unit attached."""
+    logging.basicConfig(level=logging.DEBUG if debug else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+async def listen_unix(server: object, path: str, group: str) -> asyncio.AbstractServer:
+    """The API socket, root:GROUP 0660 from the moment it exists (no wider window)."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+    old = os.umask(0o117)
+    try:
+        srv = await asyncio.start_unix_server(server.handle, path, limit=1 << 20)  # type: ignore[attr-defined]
+    finally:
+        os.umask(old)
+    try:
+        os.chown(path, 0, grp.getgrnam(group).gr_gid)
+    except KeyError:
+        log.info("group %s does not exist; %s is root-only", group, path)
+    return srv
+
+
+async def serve(args: argparse.Namespace, engine: object) -> None:
+    """Run until SIGTERM or SIGINT."""
+    import pystemd.daemon
+
+    from ..api import build_server
+    from ..api.images import ImageAPI
+    from .core import Engine
+
+    assert isinstance(engine, Engine)
+    await engine.reconcile()
+    server = build_server(engine, [ImageAPI(engine)])
+    hosts = args.host or [f"unix://{paths.SOCKET}"]
+    servers = []
+    for h in hosts:
+        if not h.startswith("unix://"):
+            raise SdcError(f"unsupported listen address {h!r} (only unix:// for now)")
+        servers.append(await listen_unix(server, h[len("unix://"):], args.group))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    pystemd.daemon.notify(False, "READY=1", f"STATUS=serving {', '.join(hosts)}")
+    log.info("sdcontainerd %s serving %s", __version__, ", ".join(hosts))
+    await stop.wait()
+    pystemd.daemon.notify(False, "STOPPING=1")
+    for s in servers:
+        s.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of sdcontainerd."""
+    args = parse_args(argv)
+    setup_logging(args.debug)
+    try:
+        # Everything a monitor or the engine needs is imported now, before the fork.
+        from .. import monitor, units  # noqa: F401
+        from ..images.store import ImageStore
+        from ..records import ContainerStore
+        from ..zygote import Zygote
+        from .core import Engine, ensure_dirs
+
+        ensure_dirs()
+        store = ContainerStore()
+        lock_fd = store.lock()
+        images = ImageStore(paths.IMAGES_DIR)
+        gc.collect()
+        gc.freeze()
+        zygote = Zygote()
+        engine = Engine(store, images, zygote)
+        try:
+            asyncio.run(serve(args, engine))
+        finally:
+            zygote.close()
+            os.close(lock_fd)
+    except SdcError as e:
+        log.error("%s", e)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
