@@ -343,9 +343,11 @@ class ImageStore:
             elif str(ref) in state["tags"]:
                 return state["tags"][str(ref)], ref
         prefix = ref_or_id.removeprefix("sha256:")
-        if prefix and all(c in "0123456789abcdef" for c in prefix) and (
-            ref is None or ref.tag == "latest" or is_image_id(prefix)
-        ):
+        # A bare hex word may be a name too ("cafe"); names win, as with docker.
+        looks_like_id = ref is None or ref_or_id.startswith("sha256:") or is_image_id(prefix) or (
+            ":" not in ref_or_id and "/" not in ref_or_id
+        )
+        if prefix and all(c in "0123456789abcdef" for c in prefix) and looks_like_id:
             found = [i for i in state["images"] if hex_of(i).startswith(prefix)]
             if len(found) == 1:
                 return found[0], None

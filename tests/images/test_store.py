@@ -51,6 +51,7 @@ def test_import_rootfs(store: ImageStore, tmp_path: Path, gz: bool) -> None:
     assert store.resolve(img.id).id == img.id
     assert store.resolve(img.short_id).id == img.id
     assert store.resolve(img.id[7:15]).id == img.id
+    assert store.resolve(img.id[:15]).id == img.id  # sha256:<short>
 
 
 def test_import_from_stream_and_same_layer_shared(store: ImageStore) -> None:
