@@ -24,7 +24,6 @@ import fcntl
 import json
 import logging
 import os
-import pty
 import selectors
 import signal
 import socket
@@ -161,15 +160,15 @@ class Session:
             client.conn.close()
 
 
-def make_stdio(tty: bool, open_stdin: bool, session: Session) -> tuple[int, int, int, str | None]:
-    """Pipes or a pty for a new process; returns its (stdin, stdout, stderr, console path)."""
+def make_stdio(tty: bool, open_stdin: bool, session: Session
+               ) -> tuple[list[int], socket.socket | None, socket.socket | None]:
+    """Stdio for a new process: ([stdin, stdout, stderr] pipe ends for the child, None, None),
+    or for a tty ([], our end, the child's end) of a socket over which the child, once inside
+    the container, sends the master of a pty it opened on the container's own devpts (so
+    `tty` names /dev/pts/0 there, as with runc's console socket)."""
     if tty:
-        master, slave = pty.openpty()
-        os.set_blocking(master, False)
-        session.master = master
-        session.outputs[master] = 1
-        session.stdin_w = master if open_stdin else None
-        return slave, slave, slave, os.ttyname(slave)
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        return [], ours, theirs
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     session.outputs = {out_r: 1, err_r: 2}
@@ -178,17 +177,30 @@ def make_stdio(tty: bool, open_stdin: bool, session: Session) -> tuple[int, int,
         session.stdin_w = in_w
     else:
         in_r = os.open("/dev/null", os.O_RDONLY)
-    return in_r, out_w, err_w, None
+    return [in_r, out_w, err_w], None, None
 
 
-def child_stdio(stdin: int, stdout: int, stderr: int, tty: bool) -> None:
-    """In the child: install the stdio fds (and the controlling terminal)."""
+def child_stdio(fds: list[int]) -> None:
+    """In the child: install pipe stdio (a tty child installs its pty itself, later)."""
     os.setsid()
-    if tty:
-        fcntl.ioctl(stdin, termios.TIOCSCTTY, 0)
-    os.dup2(stdin, 0)
-    os.dup2(stdout, 1)
-    os.dup2(stderr, 2)
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+
+
+def receive_master(sock: socket.socket, session: Session, open_stdin: bool) -> None:
+    """Take the pty master the child sent (nothing if it failed before opening one)."""
+    sock.settimeout(30)
+    try:
+        _, fds, _, _ = socket.recv_fds(sock, 16, 1)
+    except OSError:
+        fds = []
+    sock.close()
+    if fds:
+        master = fds[0]
+        os.set_blocking(master, False)
+        session.master = master
+        session.outputs[master] = 1
+        session.stdin_w = master if open_stdin else None
 
 
 class Monitor:
@@ -211,16 +223,19 @@ class Monitor:
             if time.monotonic() > deadline:
                 return -125, f"systemd did not move the monitor into {self.spec.scope}"
             time.sleep(0.001)
-        stdin, stdout, stderr, console = make_stdio(self.spec.tty, self.spec.open_stdin, self.main)
+        fds, ours, theirs = make_stdio(self.spec.tty, self.spec.open_stdin, self.main)
         err_r, err_w = os.pipe()
         sc.unshare(sc.CLONE_NEWPID)
         pid = os.fork()
         if pid == 0:
-            child_stdio(stdin, stdout, stderr, self.spec.tty)
-            sandbox.launch(self.spec, err_w, console)
+            child_stdio(fds)
+            sandbox.launch(self.spec, err_w, theirs)
         os.close(err_w)
-        for fd in {stdin, stdout, stderr}:
+        for fd in set(fds):
             os.close(fd)
+        if ours is not None and theirs is not None:
+            theirs.close()
+            receive_master(ours, self.main, self.spec.open_stdin)
         failure = b""
         while chunk := os.read(err_r, 4096):
             failure += chunk
@@ -239,16 +254,18 @@ class Monitor:
     def start_exec(self, req: dict[str, Any], conn: socket.socket) -> None:
         """Run an exec session inside the container, streaming to CONN."""
         session = Session(tty=bool(req.get("tty")))
-        stdin, stdout, stderr, _ = make_stdio(session.tty, bool(req.get("stdin")), session)
+        fds, ours, theirs = make_stdio(session.tty, bool(req.get("stdin")), session)
         err_r, err_w = os.pipe()
         ns = [os.open(f"/proc/{self.main.pid}/ns/{n}", os.O_RDONLY | os.O_CLOEXEC)
               for n in ("ipc", "uts", "net", "mnt")]
         pid = os.fork()
         if pid == 0:
             try:
-                child_stdio(stdin, stdout, stderr, session.tty)
+                child_stdio(fds)
                 for fd in ns:
                     sc.setns(fd)
+                if theirs is not None:
+                    sandbox.open_console(theirs, bind_console=False)
                 environ = sandbox.prepare_process(
                     str(req.get("cwd") or self.spec.cwd or "/"), str(req.get("user") or self.spec.user),
                     [*self.spec.env, *req.get("env", [])])
@@ -260,8 +277,11 @@ class Monitor:
                 sandbox.report(err_w, failure)
             except BaseException as e:
                 sandbox.report(err_w, ExecFailure(126, f"exec failed: {e}"))
-        for fd in [*ns, err_w, *{stdin, stdout, stderr}]:
+        for fd in [*ns, err_w, *set(fds)]:
             os.close(fd)
+        if ours is not None and theirs is not None:
+            theirs.close()
+            receive_master(ours, session, bool(req.get("stdin")))
         failure = os.read(err_r, 4096)
         os.close(err_r)
         session.pid = pid
@@ -444,6 +464,10 @@ def serve(spec: LaunchSpec, listener: socket.socket) -> NoReturn:
         for fd in (0, 1, 2):
             os.dup2(devnull, fd)
         os.close(devnull)
+        # Whatever the daemon had open (its state lock, the zygote's socket) is not ours.
+        keep = listener.fileno()
+        os.closerange(3, keep)
+        os.closerange(keep + 1, 65536)
         monitor = Monitor(spec, listener)
     except BaseException:
         os._exit(125)

@@ -146,6 +146,21 @@ def reset_failed(unit: str) -> None:
         pass
 
 
+def release(name: str) -> None:
+    """After container NAME's scope has ended: forget a failed scope, stop its now empty slice."""
+    scope = paths.scope_name(name)
+    wait_gone(scope, 10)
+    reset_failed(scope)
+    slice_unit = slice_for(name)
+    if active_state(slice_unit) in ("active", "activating"):
+        try:
+            _manager().Manager.StopUnit(slice_unit.encode(), b"fail")
+        except DBusError as e:
+            log.debug("cannot stop %s: %s", slice_unit, e)
+        wait_gone(slice_unit, 10)
+    reset_failed(slice_unit)
+
+
 def freeze(unit: str) -> None:
     """Freeze (pause) UNIT; Unsupported where the host's cgroups cannot."""
     _call(f"cannot pause {unit}", _manager().Manager.FreezeUnit, unit.encode())

@@ -87,11 +87,14 @@ def _serve(sock: socket.socket) -> None:
 class Zygote:
     """The daemon's handle on the zygote process."""
 
-    def __init__(self) -> None:
+    def __init__(self, close_fds: tuple[int, ...] = ()) -> None:
+        """Fork the zygote; it closes CLOSE_FDS (the daemon's lock must not outlive it)."""
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.pid = os.fork()
         if self.pid == 0:
             parent.close()
+            for fd in close_fds:
+                os.close(fd)
             try:
                 _serve(child)
             finally:

@@ -14,7 +14,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from .. import __version__
 from ..errors import InvalidArgument, SdcError
@@ -434,9 +434,16 @@ def cmd_events(client: Client, ns: argparse.Namespace) -> int:
     return 0
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, but a mistake is one line naming it, as docker's are."""
+
+    def error(self, message: str) -> NoReturn:
+        raise Usage(f"{self.prog}: {message}. See '{self.prog} --help'.")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Every verb and flag."""
-    p = argparse.ArgumentParser(prog="sdcontainer", description=__doc__.split("\n")[0])
+    p = Parser(prog="sdcontainer", description=__doc__.split("\n")[0])
     p.add_argument("--version", "-v", action="version", version=f"sdcontainer {__version__}")
     sub = p.add_subparsers(dest="verb", metavar="COMMAND")
 
@@ -565,9 +572,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
         ns = parser.parse_args(args)
+    except Usage as e:
+        print(e, file=sys.stderr)
+        return 125 if args[:1] and args[0] in RUN_VERBS else 1
     except SystemExit as e:
-        code = int(e.code or 0)
-        return 125 if code and args[:1] and args[0] in RUN_VERBS else code
+        return int(e.code or 0)
     if not getattr(ns, "handler", None):
         parser.print_help()
         return 0

@@ -155,8 +155,11 @@ class Engine:
             labels={**dict(ic.labels), **req.labels})
         self.validate_network_mode(config.network_mode)
         c = Container(id=cid, name=name, created=now(), config=config)
+        # The upper dir's mode becomes the mode of the container's /: 0755 as in any
+        # rootfs (the container's own directory above it stays 0700).
+        c.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         for sub in ("upper", "work", "merged"):
-            (c.dir / sub).mkdir(parents=True, exist_ok=True, mode=0o700)
+            (c.dir / sub).mkdir(exist_ok=True, mode=0o755 if sub == "upper" else 0o700)
         try:
             await asyncio.to_thread(self.store.save, c)
         except SdcError:
@@ -239,7 +242,7 @@ class Engine:
             with contextlib.suppress(SdcError):
                 await asyncio.to_thread(units.stop, c.scope)
             await asyncio.to_thread(units.wait_gone, c.scope, 5)
-            await asyncio.to_thread(units.reset_failed, c.scope)
+            await asyncio.to_thread(units.release, c.name)
         await self._network_down(c)
         c.state = ContainerState(status="exited" if monitor_pid else "created", exit_code=code,
                                  error=error, finished_at=now())
@@ -320,7 +323,7 @@ class Engine:
         c.state.error = str(result.get("error", ""))
         c.state.finished_at = str(result.get("finished_at") or now())
         c.state.pid = 0
-        await asyncio.to_thread(units.reset_failed, c.scope)
+        await asyncio.to_thread(units.release, c.name)
         await self._network_down(c)
         await asyncio.to_thread(self.store.save, c)
         if c.state.oom_killed:
@@ -398,7 +401,7 @@ class Engine:
         if c.id not in self.containers:
             return
         await self._network_down(c)
-        await asyncio.to_thread(units.reset_failed, c.scope)
+        await asyncio.to_thread(units.release, c.name)
         await asyncio.to_thread(self.store.delete, c)
         self.containers.pop(c.id, None)
         self._locks.pop(c.id, None)

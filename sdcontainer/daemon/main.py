@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         images = ImageStore(paths.IMAGES_DIR)
         gc.collect()
         gc.freeze()
-        zygote = Zygote()
+        zygote = Zygote(close_fds=(lock_fd,))
         engine = Engine(store, images, zygote)
         try:
             asyncio.run(serve(args, engine))

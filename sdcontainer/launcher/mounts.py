@@ -38,7 +38,7 @@ class MountOp:
     minor: int = 0
 
 
-def plan(spec: LaunchSpec, console: str | None) -> list[MountOp]:
+def plan(spec: LaunchSpec) -> list[MountOp]:
     """The mounts for SPEC, in the order they must be made."""
     ops = [
         MountOp("mount", "/proc", "proc", "proc", NOSUID_NODEV_NOEXEC),
@@ -57,8 +57,6 @@ def plan(spec: LaunchSpec, console: str | None) -> list[MountOp]:
         MountOp("mount", "/dev/mqueue", "mqueue", "mqueue", NOSUID_NODEV_NOEXEC),
         MountOp("mount", "/sys", "sysfs", "sysfs", NOSUID_NODEV_NOEXEC | sc.MS_RDONLY),
     ]
-    if console:
-        ops.append(MountOp("bind", "/dev/console", console, is_file=True))
     for target, source in sorted(spec.etc_files.items()):
         ops.append(MountOp("bind", target, source, is_file=True))
     for m in spec.mounts:

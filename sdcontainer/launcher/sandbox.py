@@ -15,6 +15,7 @@ import os
 import signal
 import socket
 import struct
+import termios
 from collections.abc import Sequence
 from typing import NoReturn
 
@@ -53,14 +54,33 @@ def enter_namespaces(spec: LaunchSpec) -> None:
         loopback_up()
 
 
-def build_rootfs(spec: LaunchSpec, console: str | None) -> None:
+def open_console(sock: socket.socket, bind_console: bool) -> None:
+    """Open a pty on the container's devpts, send its master to the monitor over SOCK,
+    and make its slave our controlling terminal and stdio (and /dev/console)."""
+    master, slave = os.openpty()
+    if bind_console:
+        name = os.ttyname(slave)
+        if not os.path.exists("/dev/console"):
+            os.close(os.open("/dev/console", os.O_CREAT | os.O_WRONLY, 0o600))
+        sc.mount(name, "/dev/console", None, sc.MS_BIND)
+    socket.send_fds(sock, [b"m"], [master])
+    os.close(master)
+    sock.close()
+    fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+    for target in (0, 1, 2):
+        os.dup2(slave, target)
+    if slave > 2:
+        os.close(slave)
+
+
+def build_rootfs(spec: LaunchSpec) -> None:
     """Mount the overlay and everything in it, then pivot_root into it."""
     # Nothing we mount may propagate back to the host, but host unmounts may reach us.
     sc.mount(None, "/", None, sc.MS_SLAVE | sc.MS_REC)
     lower = ":".join(reversed(spec.layers))
     sc.mount("overlay", spec.rootfs, "overlay", 0,
              f"lowerdir={lower},upperdir={spec.upper},workdir={spec.work}")
-    mounts.apply(spec.rootfs, mounts.plan(spec, console))
+    mounts.apply(spec.rootfs, mounts.plan(spec))
     os.chdir(spec.rootfs)
     # pivot_root(".", ".") stacks the old root under the new one; detaching it leaves
     # no host path reachable (no directory for it is needed in the image).
@@ -160,13 +180,15 @@ def run_init(argv: list[str], environ: dict[str, str], errfd: int) -> NoReturn:
                 os._exit(code if code >= 0 else 128 - code)
 
 
-def launch(spec: LaunchSpec, errfd: int, console: str | None) -> NoReturn:
+def launch(spec: LaunchSpec, errfd: int, tty: socket.socket | None) -> NoReturn:
     """The child's whole life: namespaces, rootfs, identity, exec."""
     try:
         try:
             enter_namespaces(spec)
             socket.sethostname(spec.hostname)
-            build_rootfs(spec, console)
+            build_rootfs(spec)
+            if tty is not None:
+                open_console(tty, bind_console=True)
         except OSError as e:
             raise ExecFailure(125, f"cannot set up the container: {e.strerror or e}") from e
         environ = prepare_process(spec.cwd or "/", spec.user, spec.env)

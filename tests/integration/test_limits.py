@@ -1,0 +1,51 @@
+"""Resource limits are systemd's: memory, pids, and they survive daemon-reload."""
+
+from __future__ import annotations
+
+import json
+
+from .conftest import sdc, sh, systemctl, unit_property
+
+
+def cgroup_file(name: str, controller: str, filename: str) -> str:
+    cg = unit_property(f"sdcontainer-{name}.scope", "ControlGroup")
+    for root in (f"/sys/fs/cgroup/{controller}", "/sys/fs/cgroup"):
+        try:
+            with open(f"{root}{cg}/{filename}") as f:
+                return f.read().strip()
+        except OSError:
+            continue
+    raise AssertionError(f"no {filename} for {cg}")
+
+
+def test_memory_limit_kills_an_allocator(busybox: str, name: str) -> None:
+    r = sdc("run", "--name", name, "-m", "32m", busybox, "dd", "if=/dev/zero", "of=/dev/null",
+            "bs=128M", "count=1")
+    assert r.returncode == 137, r.stderr
+    st = json.loads(sdc("inspect", name).stdout)[0]["State"]
+    assert st["OOMKilled"] is True
+    assert st["ExitCode"] == 137
+
+
+def test_under_the_limit_is_fine(busybox: str) -> None:
+    r = sdc("run", "--rm", "-m", "64m", busybox, "dd", "if=/dev/zero", "of=/dev/null",
+            "bs=8M", "count=1")
+    assert r.returncode == 0, r.stderr
+
+
+def test_pids_limit_refuses_forks(busybox: str) -> None:
+    r = sdc("run", "--rm", "--pids-limit", "6", busybox, "sh", "-c",
+            "for i in 1 2 3 4 5 6 7 8 9 10; do sleep 2 & done; wait")
+    assert "can't fork" in r.stderr or "Resource temporarily unavailable" in r.stderr, r.stderr
+
+
+def test_daemon_reload_keeps_limits(busybox: str, name: str) -> None:
+    sdc("run", "-d", "--name", name, "-m", "48m", "--pids-limit", "40", busybox, "sleep", "100",
+        check=True)
+    before = cgroup_file(name, "memory", "memory.limit_in_bytes")
+    assert before == str(48 * 1024 * 1024)
+    systemctl("daemon-reload", check=True)
+    assert unit_property(f"sdcontainer-{name}.scope", "MemoryMax") == str(48 * 1024 * 1024)
+    assert cgroup_file(name, "memory", "memory.limit_in_bytes") == before
+    assert cgroup_file(name, "pids", "pids.max") == "40"
+    assert sh("systemctl", "is-active", f"sdcontainer-{name}.scope").stdout.strip() == "active"

@@ -1,0 +1,77 @@
+"""Output goes to the journal from inside the scope, with docker's fields, and reads back."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+
+from .conftest import VENV_BIN, sdc, sh
+
+
+def journal(name: str) -> list[dict]:  # type: ignore[type-arg]
+    sh("journalctl", "--sync")
+    out = sh("journalctl", "-u", f"sdcontainer-{name}.scope", "-o", "json", "--no-pager",
+             "--all").stdout
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def test_journal_attributes_lines_to_the_scope(busybox: str, name: str) -> None:
+    r = sdc("run", "--name", name, busybox, "sh", "-c", "echo to-out; echo to-err >&2")
+    assert r.returncode == 0
+    cid = json.loads(sdc("inspect", name).stdout)[0]["Id"]
+    entries = [e for e in journal(name) if e.get("CONTAINER_NAME") == name]
+    messages = {e["MESSAGE"]: e for e in entries}
+    assert set(messages) == {"to-out", "to-err"}
+    out, err = messages["to-out"], messages["to-err"]
+    assert out["_SYSTEMD_UNIT"] == f"sdcontainer-{name}.scope"
+    assert out["PRIORITY"] == "6" and err["PRIORITY"] == "3"
+    assert out["CONTAINER_ID"] == cid[:12]
+    assert out["CONTAINER_ID_FULL"] == cid
+    assert out["CONTAINER_TAG"] == cid[:12]
+    assert out["IMAGE_NAME"] == busybox
+    assert out["SYSLOG_IDENTIFIER"] == cid[:12]
+
+
+def test_logs_reads_back_both_streams(busybox: str, name: str) -> None:
+    # Two pipes give no order between streams (as with docker): space the writes out.
+    sdc("run", "--name", name, busybox, "sh", "-c", "echo a; sleep 0.2; echo b >&2; sleep 0.2; "
+        "echo c", check=True)
+    r = sdc("logs", name)
+    assert r.stdout == "a\nc\n"
+    assert r.stderr == "b\n"
+    tail = sdc("logs", "--tail", "1", name)
+    assert (tail.stdout, tail.stderr) == ("c\n", "")
+
+
+def test_logs_timestamps_and_since(busybox: str, name: str) -> None:
+    sdc("run", "--name", name, busybox, "echo", "stamped", check=True)
+    line = sdc("logs", "-t", name).stdout.strip()
+    stamp, text = line.split(" ", 1)
+    assert text == "stamped" and stamp.endswith("Z") and "T" in stamp
+    assert sdc("logs", "--since", str(int(time.time()) + 60), name).stdout == ""
+
+
+def test_long_lines_are_split_and_rejoined(busybox: str, name: str) -> None:
+    sdc("run", "--name", name, busybox, "sh", "-c",
+        "head -c 40000 /dev/zero | tr '\\0' x; echo; echo end", check=True)
+    entries = [e for e in journal(name) if e.get("CONTAINER_NAME") == name]
+    partial = [e for e in entries if e.get("CONTAINER_PARTIAL_MESSAGE") == "true"]
+    assert len(partial) == 2
+    assert sdc("logs", name).stdout == "x" * 40000 + "\nend\n"
+
+
+def test_logs_follow_ends_with_the_container(busybox: str, name: str) -> None:
+    sdc("run", "-d", "--name", name, busybox, "sh", "-c",
+        "for i in 1 2 3; do echo line$i; sleep 0.3; done", check=True)
+    proc = subprocess.run([str(VENV_BIN / "sdcontainer"), "logs", "-f", name],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.stdout == "line1\nline2\nline3\n"
+
+
+def test_binary_output_survives(busybox: str, name: str) -> None:
+    subprocess.run([str(VENV_BIN / "sdcontainer"), "run", "--name", name, busybox, "printf",
+                    "\\377\\376ok\\n"], capture_output=True, check=True, timeout=30)
+    out = subprocess.run([str(VENV_BIN / "sdcontainer"), "logs", name], capture_output=True,
+                         timeout=30).stdout
+    assert out == b"\xff\xfeok\n"
