@@ -267,14 +267,15 @@ class Monitor:
                 if theirs is not None:
                     sandbox.open_console(theirs, bind_console=False)
                 environ = sandbox.prepare_process(
-                    str(req.get("cwd") or self.spec.cwd or "/"), str(req.get("user") or self.spec.user),
+                    str(req.get("cwd") or self.spec.cwd or "/"),
+                    str(req.get("user") or self.spec.user),
                     [*self.spec.env, *req.get("env", [])])
                 os.closerange(3, err_w)
                 os.closerange(err_w + 1, 65536)
                 sandbox.reset_signals()
                 sandbox.exec_workload(list(req["argv"]), environ)
-            except ExecFailure as failure:
-                sandbox.report(err_w, failure)
+            except ExecFailure as err:
+                sandbox.report(err_w, err)
             except BaseException as e:
                 sandbox.report(err_w, ExecFailure(126, f"exec failed: {e}"))
         for fd in [*ns, err_w, *set(fds)]:

@@ -159,7 +159,7 @@ class ContainerStore:
 
     def load_all(self) -> list[Container]:
         """Every readable record; corrupt ones are moved aside with an error logged."""
-        found = []
+        found: list[Container] = []
         if not self.root.is_dir():
             return found
         for d in sorted(self.root.iterdir()):

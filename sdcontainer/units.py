@@ -9,6 +9,7 @@ sd-bus connections are not thread-safe: each thread gets its own.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import threading
@@ -18,8 +19,7 @@ from typing import Any
 
 from pystemd.dbusexc import DBusBaseError as DBusError
 from pystemd.dbuslib import DBus
-from pystemd.systemd1 import Manager, Unit
-from pystemd.systemd1 import unit_signatures
+from pystemd.systemd1 import Manager, Unit, unit_signatures
 
 from . import paths
 from .errors import Conflict, InvalidArgument, NotFound, SystemdError, Unsupported
@@ -140,10 +140,8 @@ def kill(unit: str, sig: int, whom: str = "all") -> None:
 
 def reset_failed(unit: str) -> None:
     """Forget a failed UNIT so its name can be reused (runc #3780); no error if absent."""
-    try:
+    with contextlib.suppress(DBusError):
         _manager().Manager.ResetFailedUnit(unit.encode())
-    except DBusError:
-        pass
 
 
 def release(name: str) -> None:

@@ -76,6 +76,7 @@ def _serve(sock: socket.socket) -> None:
             continue
         if not data:
             os._exit(0)
+        answer: dict[str, object]
         try:
             spec = LaunchSpec.load(json.loads(data))
             answer = {"pid": _spawn_monitor(spec)}

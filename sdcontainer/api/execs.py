@@ -46,6 +46,7 @@ class ExecAPI:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.execs: dict[str, Exec] = {}
+        self._tasks: set[asyncio.Future[None]] = set()
 
     def register(self, r: Router) -> None:
         """Add our routes to R."""
@@ -124,7 +125,8 @@ class ExecAPI:
                 mwriter.close()
                 await self._finish(e)
 
-            asyncio.ensure_future(drain())
+            self._tasks.add(task := asyncio.ensure_future(drain()))
+            task.add_done_callback(self._tasks.discard)
             return Response(200)
 
         async def run(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -143,7 +145,8 @@ class ExecAPI:
     def describe(self, e: Exec) -> dict[str, Any]:
         """docker's exec inspect shape."""
         return {
-            "ID": e.id, "Running": e.running, "ExitCode": e.exit_code, "ContainerID": e.container_id,
+            "ID": e.id, "Running": e.running, "ExitCode": e.exit_code,
+            "ContainerID": e.container_id,
             "Pid": e.pid, "OpenStdin": e.stdin, "OpenStdout": e.stdout, "OpenStderr": e.stderr,
             "ProcessConfig": {"entrypoint": e.argv[0], "arguments": e.argv[1:], "tty": e.tty,
                               "user": e.user, "privileged": False},

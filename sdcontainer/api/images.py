@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import json
 import os
@@ -44,7 +45,8 @@ def inspect(img: Image) -> dict[str, Any]:
         },
         "Architecture": img.architecture, "Os": img.os, "Size": img.size,
         "VirtualSize": img.size,
-        "RootFS": {"Type": "layers", "Layers": img.raw_config.get("rootfs", {}).get("diff_ids", [])},
+        "RootFS": {"Type": "layers",
+                   "Layers": img.raw_config.get("rootfs", {}).get("diff_ids", [])},
         "GraphDriver": {"Name": "overlay",
                         "Data": {"LowerDir": ":".join(str(p) for p in reversed(img.layers))}},
         "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
@@ -54,12 +56,25 @@ def inspect(img: Image) -> dict[str, Any]:
 async def spool(req: Request) -> tempfile._TemporaryFileWrapper[bytes]:
     """The request body in an unlinked temporary file beside the store (uploads can be large)."""
     paths.IMAGES_DIR.mkdir(parents=True, exist_ok=True, mode=0o700)
-    f = tempfile.NamedTemporaryFile(dir=paths.IMAGES_DIR, prefix=".upload-")
+    f = tempfile.NamedTemporaryFile(dir=paths.IMAGES_DIR, prefix=".upload-")  # noqa: SIM115
     async for chunk in body_chunks(req.reader, req.headers):
         await asyncio.to_thread(f.write, chunk)
     f.flush()
     f.seek(0)
     return f
+
+
+def _change_args(line: str, rest: str) -> list[str]:
+    """A CMD/ENTRYPOINT value: JSON form, or shell form."""
+    if not rest.startswith("["):
+        return ["/bin/sh", "-c", rest]
+    try:
+        value = json.loads(rest)
+    except ValueError:
+        raise InvalidArgument(f"invalid --change value: {line}") from None
+    if not isinstance(value, list):
+        raise InvalidArgument(f"invalid --change value: {line}")
+    return [str(v) for v in value]
 
 
 def parse_changes(values: list[str]) -> dict[str, Any]:
@@ -69,22 +84,10 @@ def parse_changes(values: list[str]) -> dict[str, Any]:
         word, _, rest = line.strip().partition(" ")
         rest = rest.strip()
         word = word.upper()
-
-        def args() -> list[str]:
-            if rest.startswith("["):
-                try:
-                    value = json.loads(rest)
-                except ValueError:
-                    raise InvalidArgument(f"invalid --change value: {line}") from None
-                if not isinstance(value, list):
-                    raise InvalidArgument(f"invalid --change value: {line}")
-                return [str(v) for v in value]
-            return ["/bin/sh", "-c", rest]
-
         if word == "CMD":
-            config["Cmd"] = args()
+            config["Cmd"] = _change_args(line, rest)
         elif word == "ENTRYPOINT":
-            config["Entrypoint"] = args()
+            config["Entrypoint"] = _change_args(line, rest)
         elif word == "ENV":
             key, sep, value = rest.partition("=")
             if not sep:
@@ -229,7 +232,7 @@ class ImageAPI:
     async def save_many(self, req: Request) -> Stream:
         return await self._save(req.query.get("names", []))
 
-    async def _save(self, names: list[str]) -> Stream:
+    async def _save(self, names: builtins.list[str]) -> Stream:
         if not names:
             raise InvalidArgument("no image names given")
         for n in names:

@@ -34,7 +34,8 @@ class SystemAPI:
     async def ping(self, req: Request) -> Response:
         body = b"OK" if req.method == "GET" else b""
         return Response(200, body, "text/plain; charset=utf-8",
-                        {"Cache-Control": "no-cache, no-store, must-revalidate", "Pragma": "no-cache"})
+                        {"Cache-Control": "no-cache, no-store, must-revalidate",
+                         "Pragma": "no-cache"})
 
     async def version(self, req: Request) -> Response:
         uname = os.uname()

@@ -46,7 +46,7 @@ def pull(client: Client, ref: str, quiet: bool = False, platform: str | None = N
         name, tag = ref, ""
     query = {"fromImage": name or ref, "tag": tag or None, "platform": platform}
     if "@" not in ref and not tag:
-        print(f"Using default tag: latest", file=sys.stderr if quiet else sys.stdout)
+        print("Using default tag: latest", file=sys.stderr if quiet else sys.stdout)
         query["tag"] = "latest"
     last = ""
     for msg in client.json_lines("POST", "/images/create", query):
@@ -354,7 +354,7 @@ def cmd_save(client: Client, ns: argparse.Namespace) -> int:
     if not ns.output and os.isatty(1):
         raise Usage("cowardly refusing to save to a terminal. Use the -o flag or redirect")
     resp = client.stream("GET", "/images/get", {"names": ns.images})
-    out = open(ns.output + ".tmp", "wb") if ns.output else sys.stdout.buffer
+    out = open(ns.output + ".tmp", "wb") if ns.output else sys.stdout.buffer  # noqa: SIM115
     try:
         while chunk := resp.read(1 << 20):
             out.write(chunk)
@@ -429,8 +429,8 @@ def cmd_events(client: Client, ns: argparse.Namespace) -> int:
         if ns.format:
             print(formatting.render(ns.format, e), flush=True)
         else:
-            print(f"{e['Type']} {e['Action']} {e['id']} (name={e['Actor']['Attributes'].get('name')})",
-                  flush=True)
+            attrs = e["Actor"]["Attributes"]
+            print(f"{e['Type']} {e['Action']} {e['id']} (name={attrs.get('name')})", flush=True)
     return 0
 
 
@@ -478,7 +478,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("-s", "--signal", default="KILL", help="signal to send (default KILL)")
     v.add_argument("containers", nargs="+")
     v = verb("rm", cmd_rm, "Remove one or more containers")
-    v.add_argument("-f", "--force", action="store_true", help="force the removal of a running container")
+    v.add_argument("-f", "--force", action="store_true",
+                   help="force the removal of a running container")
     v.add_argument("-v", "--volumes", action="store_true", help="(accepted; no anonymous volumes)")
     v.add_argument("containers", nargs="+")
     v = verb("wait", cmd_wait, "Block until containers stop, then print their exit codes")
@@ -582,7 +583,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     prefix = "sdcontainer: " if ns.verb in RUN_VERBS else ""
     try:
-        return ns.handler(Client(), ns)
+        code: int = ns.handler(Client(), ns)
+        return code
     except APIError as e:
         print(f"{prefix}Error response from daemon: {e}", file=sys.stderr)
         if ns.verb == "run":

@@ -92,6 +92,7 @@ class Engine:
         self._exits: dict[str, asyncio.Future[int]] = {}
         self._pending_attach: dict[str, list[Callable[[bool], Awaitable[None]]]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._tasks: set[asyncio.Future[None]] = set()
 
     # -- lookup -----------------------------------------------------------------
 
@@ -280,7 +281,8 @@ class Engine:
             return f"/proc/{other.state.pid}/ns/net", {}
         if self.network is None or mode == "none":
             return "new", {}
-        return await self.network.up(c)
+        result: tuple[str, dict[str, str]] = await self.network.up(c)
+        return result
 
     async def _network_down(self, c: Container) -> None:
         if self.network is not None:
@@ -301,7 +303,9 @@ class Engine:
         def ready() -> None:
             loop.remove_reader(fd)
             os.close(fd)
-            asyncio.ensure_future(self._exited(c, 137))
+            task = asyncio.ensure_future(self._exited(c, 137))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
         loop.add_reader(fd, ready)
 

@@ -123,10 +123,10 @@ async def read(container_id: str, *, tail: int | None = None, since: str | None 
             getter = asyncio.ensure_future(queue.get())
             finished, _ = await asyncio.wait({getter, done}, return_when=asyncio.FIRST_COMPLETED)
             if getter in finished:
-                line = getter.result()
-                if line is None:
+                item = getter.result()
+                if item is None:
                     return
-                parsed = _entry(line)
+                parsed = _entry(item)
                 if parsed:
                     cursor = parsed[1] or cursor
                     yield parsed[0]
@@ -137,10 +137,10 @@ async def read(container_id: str, *, tail: int | None = None, since: str | None 
         await asyncio.to_thread(run.run, ["journalctl", "--sync"], check=False)
         task.cancel()
         while not queue.empty():
-            line = queue.get_nowait()
-            if line is None:
+            item = queue.get_nowait()
+            if item is None:
                 break
-            parsed = _entry(line)
+            parsed = _entry(item)
             if parsed:
                 cursor = parsed[1] or cursor
                 yield parsed[0]

@@ -28,7 +28,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="sdcontainerd", description=__doc__)
     p.add_argument("--debug", "-D", action="store_true", help="log debug messages")
     p.add_argument("-H", "--host", action="append", default=[],
-                   help="listen on unix://PATH (default unix://%s)" % paths.SOCKET)
+                   help=f"listen on unix://PATH (default unix://{paths.SOCKET})")
     p.add_argument("--group", "-G", default="sdcontainer",
                    help="group that may use the unix socket (default: sdcontainer)")
     p.add_argument("--version", action="version", version=f"sdcontainerd {__version__}")

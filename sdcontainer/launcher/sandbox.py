@@ -9,6 +9,7 @@ our own failures, 126 for a command that cannot run, 127 for one not found).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
@@ -94,7 +95,7 @@ def build_rootfs(spec: LaunchSpec) -> None:
 def prepare_process(cwd: str, user: str, env: Sequence[str]) -> dict[str, str]:
     """Switch to USER and CWD inside the container; return the environment to exec with."""
     ident = resolve_user(user)
-    environ = dict(e.split("=", 1) if "=" in e else (e, "") for e in env)
+    environ = dict(e.partition("=")[::2] for e in env)
     environ.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
     environ.setdefault("HOME", ident.home)
     if not os.path.isdir(cwd):
@@ -115,10 +116,8 @@ def reset_signals() -> None:
     for sig in signal.valid_signals():
         if sig in (signal.SIGKILL, signal.SIGSTOP):
             continue
-        try:
+        with contextlib.suppress(OSError, ValueError):
             signal.signal(sig, signal.SIG_DFL)
-        except (OSError, ValueError):
-            pass
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
 
 
@@ -163,10 +162,8 @@ def run_init(argv: list[str], environ: dict[str, str], errfd: int) -> NoReturn:
     while True:
         info = signal.sigwaitinfo([*forwarded, signal.SIGCHLD])
         if info.si_signo != signal.SIGCHLD:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(child, info.si_signo)
-            except ProcessLookupError:
-                pass
             continue
         while True:
             try:

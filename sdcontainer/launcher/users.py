@@ -24,7 +24,8 @@ class Identity:
 def _entries(path: str) -> list[list[str]]:
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
-            return [line.rstrip("\n").split(":") for line in f if line.strip() and not line.startswith("#")]
+            return [line.rstrip("\n").split(":") for line in f
+                    if line.strip() and not line.startswith("#")]
     except OSError:
         return []
 
@@ -44,7 +45,8 @@ def resolve_user(spec: str) -> Identity:
             break
     if uid is None:
         if not user.isdigit():
-            raise ExecFailure(125, f"unable to find user {user}: no matching entries in passwd file")
+            raise ExecFailure(
+                125, f"unable to find user {user}: no matching entries in passwd file")
         uid, gid = int(user), 0
         home = "/"
     if group:
@@ -55,7 +57,8 @@ def resolve_user(spec: str) -> Identity:
                 break
         if gid is None:
             if not group.isdigit():
-                raise ExecFailure(125, f"unable to find group {group}: no matching entries in group file")
+                raise ExecFailure(
+                    125, f"unable to find group {group}: no matching entries in group file")
             gid = int(group)
     assert gid is not None
     extra = sorted({int(e[2]) for e in groups

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import tarfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -62,15 +60,7 @@ def wait_for(predicate, timeout: float = 10, interval: float = 0.05) -> bool:  #
 
 def install_units() -> None:
     """Our units in /etc/systemd/system, ExecStart pointing at this checkout's venv."""
-    dest = Path("/etc/systemd/system")
-    for f in (REPO / "units").iterdir():
-        if f.suffix in (".service", ".slice", ".socket"):
-            shutil.copy(f, dest / f.name)
-    dropin = dest / "sdcontainerd.service.d"
-    dropin.mkdir(exist_ok=True)
-    (dropin / "test.conf").write_text(
-        f"[Service]\nExecStart=\nExecStart={VENV_BIN / 'sdcontainerd'} --debug\n")
-    systemctl("daemon-reload", check=True)
+    sh(str(REPO / "tools" / "install-units"), str(VENV_BIN))
 
 
 @pytest.fixture(scope="session")
@@ -84,25 +74,9 @@ def daemon() -> Iterator[None]:
 
 
 def busybox_rootfs(dest: Path) -> Path:
-    """A rootfs tarball made from Debian's busybox-static: every applet, passwd, group."""
-    root = dest / "rootfs"
-    (root / "bin").mkdir(parents=True)
-    shutil.copy("/bin/busybox", root / "bin" / "busybox")
-    applets = sh("/bin/busybox", "--list").stdout.split()
-    for a in applets:
-        if a != "busybox":
-            (root / "bin" / a).symlink_to("busybox")
-    for d in ("etc", "tmp", "root", "home", "var", "proc", "sys", "dev", "usr/bin", "sbin"):
-        (root / d).mkdir(parents=True, exist_ok=True)
-    (root / "tmp").chmod(0o1777)
-    (root / "etc" / "passwd").write_text(
-        "root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1:daemon:/usr/sbin:/bin/false\n"
-        "nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n")
-    (root / "etc" / "group").write_text("root:x:0:\ndaemon:x:1:\ntty:x:5:\nnogroup:x:65534:\n")
+    """A rootfs tarball made from Debian's busybox-static (tools/busybox-rootfs)."""
     tar = dest / "busybox-rootfs.tar"
-    with tarfile.open(tar, "w") as t:
-        for p in sorted(root.iterdir()):
-            t.add(p, arcname=p.name)
+    sh(str(REPO / "tools" / "busybox-rootfs"), str(tar))
     return tar
 
 
