@@ -1,0 +1,161 @@
+"""Links and addresses over netlink (pyroute2): bridges, veth pairs, routes.
+
+One Netlink object wraps a route socket bound to the namespace it was opened
+in (see nsutil); callers serialise use of it.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+from pathlib import Path
+from typing import Any, cast
+
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
+from sdcontainer.errors import Conflict, SdcError
+
+VETH_PREFIX = "sdcv"
+
+
+def random_mac() -> str:
+    """A random unicast, locally administered MAC address."""
+    b = bytearray(secrets.token_bytes(6))
+    b[0] = (b[0] & 0xFE) | 0x02
+    return ":".join(f"{x:02x}" for x in b)
+
+
+def set_sysctl(key: str, value: str) -> None:
+    """Write /proc/sys/KEY (dots as slashes) unless it already holds VALUE."""
+    path = Path("/proc/sys") / key.replace(".", "/")
+    if path.read_text().strip() != value:
+        path.write_text(value + "\n")
+
+
+class Netlink:
+    """A route netlink socket, in the namespace of the thread that makes it."""
+
+    def __init__(self) -> None:
+        self.ipr = IPRoute()
+
+    def close(self) -> None:
+        """Close the socket."""
+        self.ipr.close()
+
+    def index(self, ifname: str) -> int | None:
+        """The index of link IFNAME, or None."""
+        try:
+            links = self.ipr.link("get", ifname=ifname)
+        except NetlinkError as e:
+            if e.code == errno.ENODEV:
+                return None
+            raise
+        return cast(int, links[0]["index"])
+
+    def ensure_bridge(self, name: str, gateway: str, prefixlen: int, mtu: int) -> bool:
+        """Make bridge NAME with address GATEWAY/PREFIXLEN, up; True if it was created."""
+        idx = self.index(name)
+        created = idx is None
+        if idx is None:
+            try:
+                # A fixed MAC: otherwise the bridge takes the lowest port MAC,
+                # which changes as containers come and go and makes the
+                # gateway's MAC flap in every container's ARP cache.
+                self.ipr.link("add", ifname=name, kind="bridge", address=random_mac(), mtu=mtu)
+            except NetlinkError as e:
+                if e.code != errno.EEXIST:
+                    raise SdcError(f"cannot create bridge {name}: {os.strerror(e.code)}") from None
+            idx = self.index(name)
+            if idx is None:
+                raise SdcError(f"bridge {name} vanished while being created")
+        try:
+            self.ipr.addr("add", index=idx, address=gateway, prefixlen=prefixlen)
+        except NetlinkError as e:
+            if e.code != errno.EEXIST:
+                raise SdcError(f"cannot address bridge {name}: {os.strerror(e.code)}") from None
+        self.ipr.link("set", index=idx, state="up")
+        return created
+
+    def delete_link(self, ifname: str) -> bool:
+        """Delete link IFNAME (a veth takes its peer with it); False if absent."""
+        try:
+            self.ipr.link("del", ifname=ifname)
+        except NetlinkError as e:
+            if e.code in (errno.ENODEV, errno.ENOENT):
+                return False
+            raise SdcError(f"cannot delete link {ifname}: {os.strerror(e.code)}") from None
+        return True
+
+    def add_veth(self, host_name: str, owner: str, bridge: str, netns_fd: int,
+                 peer_name: str, peer_mac: str, mtu: int) -> None:
+        """A veth pair: HOST_NAME on BRIDGE, PEER_NAME created directly in NETNS_FD.
+
+        The host side carries OWNER (the container id) as its alias, so a
+        crash leaves links that can still be traced to their container.
+        """
+        bridge_idx = self.index(bridge)
+        if bridge_idx is None:
+            raise SdcError(f"bridge {bridge} does not exist")
+        try:
+            self.ipr.link("add", ifname=host_name, kind="veth", mtu=mtu, ifalias=owner,
+                          peer={"ifname": peer_name, "net_ns_fd": netns_fd,
+                                "address": peer_mac, "mtu": mtu})
+        except NetlinkError as e:
+            if e.code == errno.EEXIST:
+                raise Conflict(f"interface {host_name} already exists") from None
+            raise SdcError(f"cannot create veth {host_name}: {os.strerror(e.code)}") from None
+        idx = self.index(host_name)
+        if idx is None:
+            raise SdcError(f"veth {host_name} vanished while being created")
+        self.ipr.link("set", index=idx, master=bridge_idx, state="up")
+
+    def configure_inside(self, ifname: str, ip: str, prefixlen: int, gateway: str | None,
+                         mtu: int) -> None:
+        """Address IFNAME (this socket's namespace), bring it up, add the default route."""
+        idx = self.index(ifname)
+        if idx is None:
+            raise SdcError(f"{ifname} is missing in the container's namespace")
+        self.ipr.addr("add", index=idx, address=ip, prefixlen=prefixlen)
+        self.ipr.link("set", index=idx, state="up", mtu=mtu)
+        if gateway is not None:
+            self.ipr.route("add", dst="0.0.0.0/0", gateway=gateway, oif=idx)
+
+    def loopback_up(self) -> None:
+        """Bring lo up (a fresh namespace has it down)."""
+        self.ipr.link("set", index=1, state="up")
+
+    def our_veths(self) -> dict[str, str]:
+        """Host-side veths of ours: name -> owner (container id, "" if unknown)."""
+        found: dict[str, str] = {}
+        for link in self.ipr.get_links():
+            name = cast(str, link.get_attr("IFLA_IFNAME"))
+            if name.startswith(VETH_PREFIX):
+                found[name] = cast(str, link.get_attr("IFLA_IFALIAS") or "")
+        return found
+
+
+def netlink_here() -> Netlink:
+    """A Netlink for the calling thread's namespace (for nsutil callbacks)."""
+    return Netlink()
+
+
+def lo_up() -> None:
+    """Bring lo up in the calling thread's namespace."""
+    nl = Netlink()
+    try:
+        nl.loopback_up()
+    finally:
+        nl.close()
+
+
+def open_netns_fd() -> int:
+    """An fd for the calling thread's network namespace."""
+    return os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+
+
+def describe(e: Any) -> str:
+    """A short text for a netlink or OS error."""
+    code = getattr(e, "code", None) or getattr(e, "errno", None)
+    return os.strerror(code) if isinstance(code, int) else str(e)

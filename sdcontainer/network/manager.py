@@ -1,0 +1,488 @@
+"""NetworkManager: the API the daemon calls to give containers a network.
+
+Every public method is synchronous, holds the state lock for its whole run
+(so it is safe from several threads and several processes at once) and takes
+a few milliseconds: the daemon may call it from a worker thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import logging
+import os
+import socket
+from pathlib import Path
+
+from sdcontainer.errors import Conflict, InvalidArgument, SdcError
+
+from . import hosts, nsutil, ports
+from .bridge import VETH_PREFIX, Netlink, random_mac
+from .config import NetworkConfig
+from .endpoint import Endpoint, EndpointStore
+from .firewall import Firewall, NetRules
+from .ipam import Ipam
+from .model import (
+    CONTAINER_ID_RE,
+    DEFAULT_NETWORK,
+    Attachment,
+    AttachRequest,
+    Interface,
+    Member,
+    NetworkRecord,
+    PortMapping,
+)
+from .networks import NetworkStore
+from .store import StateLock
+
+log = logging.getLogger(__name__)
+
+HOSTS, RESOLV, HOSTNAME = "hosts", "resolv.conf", "hostname"
+
+
+class NetworkManager:
+    """Networks, container attachments, published ports and name files.
+
+    STATE_DIR holds durable records (under networks/); RUN_DIR holds the
+    namespace files (netns/<id>) and the per-container files
+    (containers/<id>/{hosts,resolv.conf,hostname}).
+    """
+
+    def __init__(self, state_dir: Path, run_dir: Path, config: NetworkConfig) -> None:
+        self.config = config
+        netdir = Path(state_dir) / "networks"
+        self.networks = NetworkStore(netdir, config)
+        self.ipam = Ipam(netdir / "ipam")
+        self.endpoints = EndpointStore(netdir / "endpoints")
+        self.netns_dir = Path(run_dir) / "netns"
+        self.files_dir = Path(run_dir) / "containers"
+        self.lock = StateLock(netdir / ".lock")
+        self.firewall = Firewall()
+        self._nl: Netlink | None = None
+        # Reservation sockets of published host ports, per container.
+        self._held: dict[str, list[socket.socket]] = {}
+        self._netns_dir_ready = False
+        self._bridges_done: set[str] = set()
+
+    # ---- plumbing -------------------------------------------------------
+
+    @property
+    def nl(self) -> Netlink:
+        """Our route socket in the host namespace (opened on first use)."""
+        if self._nl is None:
+            self._nl = Netlink()
+        return self._nl
+
+    def close(self) -> None:
+        """Release sockets (port reservations stay with the kernel objects' owner)."""
+        with self.lock.hold():
+            for socks in self._held.values():
+                ports.release(socks)
+            self._held.clear()
+            if self._nl is not None:
+                self._nl.close()
+                self._nl = None
+
+    def _ensure_network_up(self, net: NetworkRecord) -> None:
+        """The network's bridge, firewall set entries and sysctls, made on first use."""
+        subnet = ipaddress.ip_network(net.subnet)
+        if self.nl.index(net.bridge) is not None and net.bridge in self._bridges_done:
+            return
+        self.nl.ensure_bridge(net.bridge, net.gateway, subnet.prefixlen, self.config.mtu)
+        # Routing from the host to containers, and DNAT of 127.0.0.1 (see firewall.py).
+        _sysctl("/proc/sys/net/ipv4/ip_forward", "1")
+        _sysctl(f"/proc/sys/net/ipv4/conf/{net.bridge}/route_localnet", "1")
+        self.firewall.add_network(NetRules(net.bridge, net.subnet, net.internal))
+        self._bridges_done.add(net.bridge)
+
+    def _container_files(self, container_id: str) -> tuple[Path, Path, Path]:
+        d = self.files_dir / container_id
+        return d / HOSTS, d / RESOLV, d / HOSTNAME
+
+    # ---- networks -------------------------------------------------------
+
+    def create_network(self, name: str, subnet: str | None = None, gateway: str | None = None,
+                       internal: bool = False, labels: dict[str, str] | None = None
+                       ) -> NetworkRecord:
+        """Create a user network (its bridge is made when the first container joins)."""
+        with self.lock.hold():
+            return self.networks.create(name, subnet, gateway, internal, labels or {})
+
+    def list_networks(self) -> list[NetworkRecord]:
+        """Every network, the default one included."""
+        with self.lock.hold():
+            default = self.networks.default()
+            return [default] + [n for n in self.networks.all() if n.name != DEFAULT_NETWORK]
+
+    def inspect(self, name: str) -> NetworkRecord:
+        """A network by name or id (NotFound if none)."""
+        with self.lock.hold():
+            return self.networks.get(name)
+
+    def members(self, name: str) -> list[Member]:
+        """The containers on a network."""
+        with self.lock.hold():
+            return self.ipam.members(self.networks.get(name).name)
+
+    def remove_network(self, name: str) -> None:
+        """Remove a user network; Conflict while containers are attached to it."""
+        with self.lock.hold():
+            self._remove_network_locked(self.networks.get(name))
+
+    def _remove_network_locked(self, net: NetworkRecord) -> None:
+        if not net.user_defined:
+            raise Conflict(f"the default network {net.name} cannot be removed")
+        attached = self.ipam.members(net.name)
+        if attached:
+            raise Conflict(f"network {net.name} has {len(attached)} attached container(s)")
+        self.nl.delete_link(net.bridge)
+        self.firewall.remove_network(NetRules(net.bridge, net.subnet, net.internal))
+        self._bridges_done.discard(net.bridge)
+        self.ipam.drop(net.name)
+        self.networks.remove(net.name)
+
+    def prune(self) -> list[str]:
+        """Remove every user network without containers; return their names."""
+        with self.lock.hold():
+            gone = []
+            for net in self.networks.all():
+                if net.user_defined and not self.ipam.members(net.name):
+                    self._remove_network_locked(net)
+                    gone.append(net.name)
+            return gone
+
+    # ---- containers -----------------------------------------------------
+
+    def attach(self, req: AttachRequest) -> Attachment:
+        """Give a container its network; on failure nothing is left behind."""
+        req.validate()
+        cid = req.container_id
+        mode = req.mode.split(":", 1)[0]
+        with self.lock.hold():
+            if self.endpoints.get(cid) is not None:
+                raise Conflict(f"container {cid[:12]} is already attached")
+            try:
+                if mode == "bridge":
+                    att = self._attach_bridge(req)
+                elif mode == "none":
+                    att = self._attach_none(req)
+                elif mode == "host":
+                    att = self._attach_host(req)
+                else:
+                    att = self._attach_container(req)
+            except BaseException:
+                try:
+                    self._detach_locked(cid)
+                except SdcError as e:
+                    log.warning("attach %s: cleaning up after failure: %s", cid[:12], e)
+                raise
+            return att
+
+    def _endpoint(self, req: AttachRequest, att: Attachment, owns_netns: bool) -> Endpoint:
+        return Endpoint(attachment=att, name=req.name, hostname=req.hostname,
+                        domainname=req.domainname, aliases=list(req.aliases),
+                        links=list(req.links), add_hosts=list(req.add_hosts),
+                        dns=list(req.dns), dns_search=list(req.dns_search),
+                        dns_options=list(req.dns_options), owns_netns=owns_netns)
+
+    def _attach_bridge(self, req: AttachRequest) -> Attachment:
+        cid = req.container_id
+        nets = [self.networks.get(n) for n in req.networks]
+        # Ports first: a taken host port must fail before anything is made.
+        wanted = [single for m in req.publish for single in m.expand()]
+        resolved, socks = ports.reserve(wanted)
+        self._held[cid] = socks
+        ifaces = []
+        for i, net in enumerate(nets):
+            aliases = tuple(req.aliases) if net.user_defined else ()
+            ip = self.ipam.allocate(net, cid, req.name, aliases)
+            mac = req.mac.lower() if (i == 0 and req.mac) else random_mac()
+            host_if = f"{VETH_PREFIX}{cid[:8]}{i if i else ''}"
+            ifaces.append(Interface(network=net.name, ifname=f"eth{i}", host_ifname=host_if,
+                                    ip=ip, prefixlen=ipaddress.ip_network(net.subnet).prefixlen,
+                                    gateway=net.gateway, mac=mac))
+        hosts_p, resolv_p, hostname_p = self._container_files(cid)
+        netns = self.netns_dir / cid
+        att = Attachment(container_id=cid, mode="bridge", netns_path=str(netns),
+                         interfaces=tuple(ifaces), ports=tuple(resolved),
+                         hosts_path=str(hosts_p), resolv_path=str(resolv_p),
+                         hostname_path=str(hostname_p))
+        ep = self._endpoint(req, att, owns_netns=True)
+        # Recorded before any kernel object exists: a crash from here on is
+        # cleaned up by reconcile from this record.
+        self.endpoints.put(ep)
+        for net in nets:
+            self._ensure_network_up(net)
+        inner = self._make_netns(netns, with_fd=True)
+        try:
+            for iface, net in zip(ifaces, nets, strict=True):
+                self.nl.add_veth(iface.host_ifname, cid, net.bridge, inner.fd, iface.ifname,
+                                 iface.mac, self.config.mtu)
+            for i, iface in enumerate(ifaces):
+                inner.nl.configure_inside(iface.ifname, iface.ip, iface.prefixlen,
+                                          iface.gateway if i == 0 else None, self.config.mtu)
+        finally:
+            inner.close()
+        if resolved:
+            self.firewall.add_ports(cid, ifaces[0].ip, resolved)
+        self._write_files(ep, keep_loopback=False)
+        self._refresh_peers(ep, [n.name for n in nets if n.user_defined])
+        return att
+
+    def _make_netns(self, path: Path, with_fd: bool) -> _Inner:
+        if not self._netns_dir_ready:
+            nsutil.make_shared_dir(self.netns_dir)
+            self._netns_dir_ready = True
+
+        def setup() -> _Inner:
+            inner = _Inner(Netlink(), os.open("/proc/thread-self/ns/net",
+                                              os.O_RDONLY | os.O_CLOEXEC) if with_fd else -1)
+            inner.nl.loopback_up()
+            return inner
+
+        return nsutil.create_netns(path, setup)
+
+    def _attach_none(self, req: AttachRequest) -> Attachment:
+        cid = req.container_id
+        netns = self.netns_dir / cid
+        att = self._simple_attachment(req, "none", str(netns))
+        ep = self._endpoint(req, att, owns_netns=True)
+        self.endpoints.put(ep)
+        self._make_netns(netns, with_fd=False).close()
+        self._write_files(ep, keep_loopback=False)
+        return att
+
+    def _attach_host(self, req: AttachRequest) -> Attachment:
+        att = self._simple_attachment(req, "host", None)
+        ep = self._endpoint(req, att, owns_netns=False)
+        self.endpoints.put(ep)
+        self._write_files(ep, keep_loopback=True)
+        return att
+
+    def _attach_container(self, req: AttachRequest) -> Attachment:
+        assert req.join_netns is not None
+        target_path = Path(req.join_netns)
+        target = None
+        if target_path.parent == self.netns_dir and CONTAINER_ID_RE.match(target_path.name):
+            target = self.endpoints.get(target_path.name)
+        if target is not None:
+            # Share the target's files, as docker does: its hosts file stays
+            # current for both, since the two share one network namespace.
+            t = target.attachment
+            att = Attachment(container_id=req.container_id, mode="container",
+                             netns_path=req.join_netns, interfaces=t.interfaces, ports=(),
+                             hosts_path=t.hosts_path, resolv_path=t.resolv_path,
+                             hostname_path=t.hostname_path)
+            self.endpoints.put(self._endpoint(req, att, owns_netns=False))
+            return att
+        att = self._simple_attachment(req, "container", req.join_netns)
+        ep = self._endpoint(req, att, owns_netns=False)
+        self.endpoints.put(ep)
+        self._write_files(ep, keep_loopback=False)
+        return att
+
+    def _simple_attachment(self, req: AttachRequest, mode: str, netns: str | None) -> Attachment:
+        hosts_p, resolv_p, hostname_p = self._container_files(req.container_id)
+        return Attachment(container_id=req.container_id, mode=mode, netns_path=netns,
+                          interfaces=(), ports=(), hosts_path=str(hosts_p),
+                          resolv_path=str(resolv_p), hostname_path=str(hostname_p))
+
+    # ---- name files -----------------------------------------------------
+
+    def _hosts_text(self, ep: Endpoint, cache: dict[str, list[Member]]) -> str:
+        att = ep.attachment
+        fqdn = f"{ep.hostname}.{ep.domainname}" if ep.domainname and ep.hostname else ""
+        if att.mode == "host":
+            try:
+                base = Path("/etc/hosts").read_text()
+            except FileNotFoundError:
+                base = hosts.LOCALHOST
+            return hosts.render_hosts(own=[], add_hosts=ep.add_hosts, links=[], members=[],
+                                      base=base)
+        own = []
+        if att.interfaces:
+            names = (fqdn, ep.hostname, ep.name, *ep.aliases)
+            own.append(hosts.HostEntry(att.interfaces[0].ip, tuple(names)))
+        members = []
+        for iface in att.interfaces:
+            if iface.network == DEFAULT_NETWORK:
+                continue
+            if iface.network not in cache:
+                cache[iface.network] = self.ipam.members(iface.network)
+            members += [hosts.HostEntry(m.ip, (m.name, *m.aliases))
+                        for m in cache[iface.network] if m.container_id != ep.container_id]
+        return hosts.render_hosts(own=own, add_hosts=ep.add_hosts, links=ep.links,
+                                  members=members)
+
+    def _write_files(self, ep: Endpoint, keep_loopback: bool) -> None:
+        att = ep.attachment
+        hosts.write_new(Path(att.hosts_path), self._hosts_text(ep, {}))
+        host_resolv = hosts.host_resolv_conf(Path(self.config.resolv_conf))
+        hosts.write_new(Path(att.resolv_path), hosts.render_resolv(
+            host_resolv, dns=ep.dns, search=ep.dns_search, options=ep.dns_options,
+            fallback=self.config.dns, keep_loopback=keep_loopback))
+        hosts.write_new(Path(att.hostname_path), (ep.hostname or ep.container_id[:12]) + "\n")
+
+    def _refresh_peers(self, ep: Endpoint, networks: list[str]) -> None:
+        """Rewrite, in place, the hosts files of everyone sharing a user network with EP."""
+        cache: dict[str, list[Member]] = {}
+        seen = {ep.container_id}
+        for network in networks:
+            for m in self.ipam.members(network):
+                if m.container_id in seen:
+                    continue
+                seen.add(m.container_id)
+                peer = self.endpoints.get(m.container_id)
+                if peer is None or peer.attachment.mode != "bridge":
+                    continue
+                hosts.rewrite_in_place(Path(peer.attachment.hosts_path),
+                                       self._hosts_text(peer, cache))
+
+    # ---- teardown -------------------------------------------------------
+
+    def detach(self, container_id: str) -> None:
+        """Undo attach: idempotent, and fine on a half-made or unknown attachment."""
+        if not CONTAINER_ID_RE.match(container_id):
+            raise InvalidArgument(f"invalid container id {container_id!r}")
+        with self.lock.hold():
+            self._detach_locked(container_id)
+
+    def _detach_locked(self, cid: str) -> None:
+        ports.release(self._held.pop(cid, []))
+        ep = self.endpoints.get(cid)
+        errors: list[str] = []
+
+        def attempt(what: str, fn: object) -> None:
+            try:
+                fn()  # type: ignore[operator]
+            except (OSError, SdcError) as e:
+                log.warning("detach %s: %s: %s", cid[:12], what, e)
+                errors.append(f"{what}: {e}")
+
+        if ep is None:
+            # Unknown or half-made before its record: look everywhere.
+            veths = [n for n, owner in self.nl.our_veths().items() if owner == cid]
+            networks = [n for n, owners in ((n, self.ipam.members(n)) for n in self.ipam.networks())
+                        if any(m.container_id == cid for m in owners)]
+            attempt("firewall", lambda: self.firewall.remove_ports(only=cid))
+            owns_netns = True
+        else:
+            att = ep.attachment
+            veths = [i.host_ifname for i in att.interfaces] if ep.owns_netns else []
+            networks = [i.network for i in att.interfaces] if ep.owns_netns else []
+            if att.ports:
+                attempt("firewall", lambda: self.firewall.remove_ports(only=cid))
+            owns_netns = ep.owns_netns
+        for v in veths:
+            attempt(f"link {v}", lambda v=v: self.nl.delete_link(v))
+        if owns_netns:
+            attempt("netns", lambda: nsutil.remove_netns(self.netns_dir / cid))
+        for network in networks:
+            attempt(f"ipam {network}", lambda n=network: self.ipam.release(n, cid))
+        for p in self._container_files(cid):
+            attempt(f"remove {p.name}", lambda p=p: p.unlink(missing_ok=True))
+        # Gone already, or it holds the launcher's files too.
+        with contextlib.suppress(OSError):
+            (self.files_dir / cid).rmdir()
+        self.endpoints.remove(cid)
+        if ep is not None:
+            user_nets = [n for n in networks if n != DEFAULT_NETWORK]
+            attempt("peers' hosts", lambda: self._refresh_peers(ep, user_nets))
+        if errors:
+            raise SdcError(f"detach {cid[:12]}: " + "; ".join(errors))
+
+    # ---- queries and recovery -------------------------------------------
+
+    def attachment(self, container_id: str) -> Attachment | None:
+        """The container's current attachment, if it has one."""
+        with self.lock.hold():
+            ep = self.endpoints.get(container_id)
+            return ep.attachment if ep is not None else None
+
+    def port(self, container_id: str) -> list[PortMapping]:
+        """The container's published ports, host ports resolved ([] if none)."""
+        att = self.attachment(container_id)
+        return list(att.ports) if att is not None else []
+
+    def reconcile(self, live_ids: set[str]) -> list[str]:
+        """Remove everything that belongs to containers not in LIVE_IDS.
+
+        Meant for daemon start-up after a crash: endpoint records, veths,
+        namespace files, IPAM entries, nft rules and name files of dead
+        containers go; the firewall's base rules and every network's set
+        entries are restored, and live containers' host ports re-reserved.
+        Returns the ids of the containers whose records were removed.
+        """
+        with self.lock.hold():
+            return self._reconcile_locked(set(live_ids))
+
+    def _reconcile_locked(self, live: set[str]) -> list[str]:
+        self.firewall.ensure_base(force=True)
+        for net in self.networks.all():
+            if self.nl.index(net.bridge) is not None:
+                self._bridges_done.discard(net.bridge)
+                self._ensure_network_up(net)
+        removed = []
+        for cid in self.endpoints.ids():
+            if cid not in live:
+                try:
+                    self._detach_locked(cid)
+                except SdcError as e:
+                    log.warning("reconcile: %s", e)
+                removed.append(cid)
+        keep_links: set[str] = set()
+        for cid in live:
+            ep = self.endpoints.get(cid)
+            if ep is None:
+                continue
+            keep_links |= {i.host_ifname for i in ep.attachment.interfaces}
+            if ep.attachment.ports and cid not in self._held:
+                try:
+                    self._held[cid] = ports.reserve(list(ep.attachment.ports))[1]
+                except SdcError as e:
+                    log.warning("reconcile: container %s: %s", cid[:12], e)
+        for name in self.nl.our_veths():
+            if name not in keep_links:
+                self.nl.delete_link(name)
+        if self.netns_dir.is_dir():
+            for f in self.netns_dir.iterdir():
+                if CONTAINER_ID_RE.match(f.name) and f.name not in live:
+                    nsutil.remove_netns(f)
+        self.firewall.remove_ports(keep=live)
+        for cid, networks in self.ipam.owners().items():
+            if cid not in live:
+                for network in networks:
+                    self.ipam.release(network, cid)
+        if self.files_dir.is_dir():
+            for d in self.files_dir.iterdir():
+                if CONTAINER_ID_RE.match(d.name) and d.name not in live:
+                    for p in self._container_files(d.name):
+                        p.unlink(missing_ok=True)
+                    with contextlib.suppress(OSError):
+                        d.rmdir()
+        for cid in list(self._held):
+            if cid not in live:
+                ports.release(self._held.pop(cid))
+        return removed
+
+
+class _Inner:
+    """Handles into a container's namespace: a route socket and a namespace fd."""
+
+    def __init__(self, nl: Netlink, fd: int) -> None:
+        self.nl = nl
+        self.fd = fd
+
+    def close(self) -> None:
+        self.nl.close()
+        if self.fd >= 0:
+            os.close(self.fd)
+
+
+def _sysctl(path: str, value: str) -> None:
+    p = Path(path)
+    if p.read_text().strip() != value:
+        p.write_text(value + "\n")
+
+
+

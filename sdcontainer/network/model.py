@@ -1,0 +1,211 @@
+"""The data the network layer takes and gives: requests, attachments, records.
+
+Everything here is a plain dataclass so the daemon can log it, store it and
+send it over its APIs without knowing about netlink or nftables.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sdcontainer.errors import InvalidArgument
+
+CONTAINER_ID_RE = re.compile(r"^[0-9a-f]{64}$")
+# docker's rule for network names, so names made for docker work here.
+NETWORK_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$")
+HOST_NAME_RE = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9_.-]{0,252})$")
+MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+
+DEFAULT_NETWORK = "bridge"
+MODES = ("bridge", "host", "none", "container")
+
+
+@dataclass(frozen=True)
+class PortMapping:
+    """One `-p` publication: HOST_IP:HOST_PORT -> CONTAINER_PORT/PROTO.
+
+    host_ip "" means every host address; host_port 0 means "pick a free
+    port" (resolved in the Attachment).  count > 1 publishes a range of
+    consecutive ports on both sides (`-p 8000-8002:80-82`).
+    """
+
+    host_ip: str
+    host_port: int
+    container_port: int
+    proto: str = "tcp"
+    count: int = 1
+
+    def expand(self) -> list[PortMapping]:
+        """The range as single-port mappings."""
+        return [
+            PortMapping(self.host_ip, self.host_port + i if self.host_port else 0,
+                        self.container_port + i, self.proto)
+            for i in range(self.count)
+        ]
+
+
+@dataclass
+class AttachRequest:
+    """What the launcher asks for when it starts a container.
+
+    mode is "bridge", "host", "none" or "container"; for "container" the
+    caller has resolved the target into join_netns (a netns path).  links are
+    (target container name, alias, target ip); add_hosts are (name, ip).
+    """
+
+    container_id: str
+    name: str
+    hostname: str
+    mode: str = "bridge"
+    join_netns: str | None = None
+    networks: list[str] = field(default_factory=lambda: [DEFAULT_NETWORK])
+    aliases: list[str] = field(default_factory=list)
+    links: list[tuple[str, str, str]] = field(default_factory=list)
+    publish: list[PortMapping] = field(default_factory=list)
+    dns: list[str] = field(default_factory=list)
+    dns_search: list[str] = field(default_factory=list)
+    dns_options: list[str] = field(default_factory=list)
+    add_hosts: list[tuple[str, str]] = field(default_factory=list)
+    mac: str | None = None
+    domainname: str = ""
+
+    def validate(self) -> None:
+        """Raise InvalidArgument for anything malformed, before any work is done."""
+        if not CONTAINER_ID_RE.match(self.container_id):
+            raise InvalidArgument(f"invalid container id {self.container_id!r}")
+        mode = self.mode.split(":", 1)[0]
+        if mode not in MODES:
+            raise InvalidArgument(f"invalid network mode {self.mode!r}")
+        if mode == "container" and not self.join_netns:
+            raise InvalidArgument("network mode container needs the target's network namespace")
+        if mode == "bridge" and not self.networks:
+            raise InvalidArgument("bridge mode needs at least one network")
+        if len(set(self.networks)) != len(self.networks):
+            raise InvalidArgument("a network is given more than once")
+        if self.publish and mode != "bridge":
+            raise InvalidArgument(f"ports cannot be published in network mode {mode}")
+        if self.hostname and not HOST_NAME_RE.match(self.hostname):
+            raise InvalidArgument(f"invalid hostname {self.hostname!r}")
+        if self.mac is not None and not MAC_RE.match(self.mac.lower()):
+            raise InvalidArgument(f"invalid MAC address {self.mac!r}")
+        for p in self.publish:
+            if p.proto not in ("tcp", "udp"):
+                raise InvalidArgument(f"invalid protocol {p.proto!r} in port mapping")
+            if p.count < 1 or (p.host_port == 0 and p.count > 1):
+                raise InvalidArgument("a port range needs an explicit host port range")
+            last_host = p.host_port + p.count - 1
+            last_ctr = p.container_port + p.count - 1
+            if not (p.host_port >= 0 and last_host <= 65535 and p.container_port >= 1
+                    and last_ctr <= 65535):
+                raise InvalidArgument(f"invalid port mapping {p.host_port}:{p.container_port}")
+
+
+@dataclass(frozen=True)
+class Interface:
+    """One network interface of a container in bridge mode."""
+
+    network: str
+    ifname: str
+    host_ifname: str
+    ip: str
+    prefixlen: int
+    gateway: str
+    mac: str
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """The result of attach: what the launcher needs to build the sandbox.
+
+    netns_path None means "leave the network namespace alone" (host mode).
+    The three files are meant to be bind-mounted over /etc/hosts,
+    /etc/resolv.conf and /etc/hostname; hosts may be rewritten in place later.
+    """
+
+    container_id: str
+    mode: str
+    netns_path: str | None
+    interfaces: tuple[Interface, ...]
+    ports: tuple[PortMapping, ...]
+    hosts_path: str
+    resolv_path: str
+    hostname_path: str
+
+    @property
+    def ips(self) -> list[str]:
+        """Every address, the primary (default route) one first."""
+        return [i.ip for i in self.interfaces]
+
+    @property
+    def ip(self) -> str | None:
+        """The primary address (on eth0), if any."""
+        return self.interfaces[0].ip if self.interfaces else None
+
+    @property
+    def gateway(self) -> str | None:
+        """The default gateway, if any."""
+        return self.interfaces[0].gateway if self.interfaces else None
+
+    @property
+    def mac(self) -> str | None:
+        """eth0's MAC address, if any."""
+        return self.interfaces[0].mac if self.interfaces else None
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (see from_json)."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Attachment:
+        """Inverse of to_json."""
+        return cls(
+            container_id=d["container_id"],
+            mode=d["mode"],
+            netns_path=d["netns_path"],
+            interfaces=tuple(Interface(**i) for i in d["interfaces"]),
+            ports=tuple(PortMapping(**p) for p in d["ports"]),
+            hosts_path=d["hosts_path"],
+            resolv_path=d["resolv_path"],
+            hostname_path=d["hostname_path"],
+        )
+
+
+@dataclass(frozen=True)
+class NetworkRecord:
+    """A network as stored under state_dir/networks/<name>.json."""
+
+    name: str
+    id: str
+    bridge: str
+    subnet: str
+    gateway: str
+    internal: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
+    created: str = ""
+    driver: str = "bridge"
+
+    @property
+    def user_defined(self) -> bool:
+        """Members of user-defined networks resolve each other by name."""
+        return self.name != DEFAULT_NETWORK
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> NetworkRecord:
+        """Inverse of to_json."""
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class Member:
+    """A container on a network, as the network's IPAM file records it."""
+
+    container_id: str
+    name: str
+    ip: str
+    aliases: tuple[str, ...] = ()

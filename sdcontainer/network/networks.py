@@ -1,0 +1,138 @@
+"""Network records: state_dir/networks/<name>.json, one per network.
+
+The default network "bridge" is not stored until first used; its subnet and
+bridge come from the configuration.  User networks get a bridge named after
+their id and, unless given one, the first free /24 of the user pool.  Every
+function here expects the caller to hold the state lock.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import secrets
+from pathlib import Path
+
+from sdcontainer.errors import Conflict, InvalidArgument, NotFound
+
+from . import store
+from .config import NetworkConfig
+from .model import DEFAULT_NETWORK, NETWORK_NAME_RE, NetworkRecord
+
+# Names docker reserves for network modes; a network by those names would be
+# unreachable from --network.
+RESERVED = {"host", "none", "default"}
+USER_BRIDGE_PREFIX = "sdcb"
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+
+
+class NetworkStore:
+    """The network records under DIRECTORY."""
+
+    def __init__(self, directory: Path, config: NetworkConfig) -> None:
+        self.dir = directory
+        self.config = config
+
+    def _path(self, name: str) -> Path:
+        return self.dir / f"{name}.json"
+
+    def _read(self, name: str) -> NetworkRecord | None:
+        data = store.read_json(self._path(name))
+        return NetworkRecord.from_json(data) if isinstance(data, dict) else None
+
+    def all(self) -> list[NetworkRecord]:
+        """Every stored network, by name."""
+        if not self.dir.is_dir():
+            return []
+        out = []
+        for p in sorted(self.dir.glob("*.json")):
+            rec = self._read(p.stem)
+            if rec is not None:
+                out.append(rec)
+        return out
+
+    def default(self) -> NetworkRecord:
+        """The default network, stored on first use."""
+        rec = self._read(DEFAULT_NETWORK)
+        if rec is not None:
+            return rec
+        subnet = ipaddress.ip_network(self.config.subnet)
+        rec = NetworkRecord(name=DEFAULT_NETWORK, id=secrets.token_hex(32),
+                            bridge=self.config.bridge, subnet=str(subnet),
+                            gateway=str(subnet.network_address + 1), created=_now())
+        store.write_json(self._path(rec.name), rec.to_json())
+        return rec
+
+    def get(self, ref: str) -> NetworkRecord:
+        """A network by name, full id or unique id prefix."""
+        if ref == DEFAULT_NETWORK:
+            return self.default()
+        if NETWORK_NAME_RE.match(ref):
+            rec = self._read(ref)
+            if rec is not None:
+                return rec
+        if len(ref) >= 3 and all(c in "0123456789abcdef" for c in ref):
+            hits = [r for r in self.all() if r.id.startswith(ref)]
+            if len(hits) == 1:
+                return hits[0]
+            if len(hits) > 1:
+                raise InvalidArgument(f"network id prefix {ref} is ambiguous")
+        raise NotFound(f"no such network: {ref}")
+
+    def create(self, name: str, subnet: str | None, gateway: str | None, internal: bool,
+               labels: dict[str, str]) -> NetworkRecord:
+        """Store a new user network; Conflict on a taken name or overlapping subnet."""
+        if not NETWORK_NAME_RE.match(name):
+            raise InvalidArgument(f"invalid network name {name!r}")
+        if name in RESERVED or name == DEFAULT_NETWORK:
+            raise Conflict(f"network name {name} is reserved")
+        if self._read(name) is not None:
+            raise Conflict(f"network {name} already exists")
+        taken = [ipaddress.ip_network(r.subnet) for r in self.all()]
+        taken.append(ipaddress.ip_network(self.config.subnet))
+        if subnet is None:
+            net = self._auto_subnet(taken)
+        else:
+            try:
+                parsed = ipaddress.ip_network(subnet, strict=False)
+            except ValueError as e:
+                raise InvalidArgument(f"invalid subnet {subnet}: {e}") from None
+            if not isinstance(parsed, ipaddress.IPv4Network):
+                raise InvalidArgument("only IPv4 subnets are supported")
+            net = parsed
+            if net.prefixlen > 30:
+                raise InvalidArgument(f"subnet {net} is too small")
+            for t in taken:
+                if net.overlaps(t):
+                    raise Conflict(f"subnet {net} overlaps {t}, used by another network")
+        if gateway is None:
+            gw = net.network_address + 1
+        else:
+            try:
+                gw = ipaddress.IPv4Address(gateway)
+            except ValueError:
+                raise InvalidArgument(f"invalid gateway {gateway}") from None
+            if gw not in net or gw in (net.network_address, net.broadcast_address):
+                raise InvalidArgument(f"gateway {gateway} is not a host address of {net}")
+        net_id = secrets.token_hex(32)
+        rec = NetworkRecord(name=name, id=net_id, bridge=USER_BRIDGE_PREFIX + net_id[:8],
+                            subnet=str(net), gateway=str(gw), internal=internal,
+                            labels=dict(labels), created=_now())
+        store.write_json(self._path(name), rec.to_json())
+        return rec
+
+    def _auto_subnet(self, taken: list[ipaddress.IPv4Network | ipaddress.IPv6Network]
+                     ) -> ipaddress.IPv4Network:
+        pool = ipaddress.ip_network(self.config.user_subnets)
+        assert isinstance(pool, ipaddress.IPv4Network)
+        for cand in pool.subnets(new_prefix=max(24, pool.prefixlen)):
+            if not any(cand.overlaps(t) for t in taken):
+                return cand
+        raise Conflict(f"no free subnet left in {pool}; give one with --subnet")
+
+    def remove(self, name: str) -> None:
+        """Forget network NAME."""
+        store.remove(self._path(name))
