@@ -79,7 +79,8 @@ def wait_listening(netns: str, port: int) -> None:
 
 def wget(netns: str | None, url: str, timeout: int = 2) -> str | None:
     """The body at URL fetched from NETNS, or None when it cannot be reached."""
-    proc = subprocess.run(in_ns(netns, [BUSYBOX, "wget", "-qO-", "-T", str(timeout), url]),
+    # busybox 1.35's wget -T segfaults: timeout(1) bounds the wait instead.
+    proc = subprocess.run(in_ns(netns, ["timeout", str(timeout), BUSYBOX, "wget", "-qO-", url]),
                           capture_output=True, text=True, check=False, timeout=timeout + 5)
     return proc.stdout if proc.returncode == 0 else None
 
