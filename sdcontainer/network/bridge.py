@@ -110,6 +110,10 @@ class Netlink:
         if idx is None:
             raise SdcError(f"veth {host_name} vanished while being created")
         self.ipr.link("set", index=idx, master=bridge_idx, state="up")
+        # Hairpin: with br_netfilter, a container's packet to a published port
+        # of its own is DNATed at bridge level and must leave by the port it
+        # came in on.
+        self.ipr.brport("set", index=idx, mode=1)
 
     def configure_inside(self, ifname: str, ip: str, prefixlen: int, gateway: str | None,
                          mtu: int) -> None:

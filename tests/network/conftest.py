@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from sdcontainer.network import NetworkConfig, NetworkManager
+from sdcontainer.network import NetworkConfig, NetworkManager, nsutil
 
 
 def in_box() -> bool:
@@ -81,6 +81,8 @@ def env(tmp_path: Path) -> Iterator[Env]:
     mgr.prune()
     mgr.close()
     subprocess.run(["ip", "link", "del", config.bridge], capture_output=True, check=False)
+    # The manager made run/netns a shared mount point, as `ip netns` does.
+    nsutil.umount(str(run / "netns"))
 
 
 def new_id() -> str:
