@@ -154,26 +154,36 @@ class Firewall:
         nft(_BASE)
         self._base_done = True
 
+    def _apply(self, script: str) -> None:
+        """Run SCRIPT; if it fails, rebuild the base once and retry.
+
+        Our table may have been deleted behind this process's back (another
+        process's reconcile, an admin, a firewall reload).
+        """
+        self.ensure_base()
+        try:
+            nft(script)
+        except SdcError:
+            self.ensure_base(force=True)
+            nft(script)
+
     def add_network(self, n: NetRules) -> None:
         """Put a network's bridge and subnet into the sets (idempotent)."""
-        self.ensure_base()
-        nft("\n".join(_net_elements(n)) + "\n")
+        self._apply("\n".join(_net_elements(n)) + "\n")
 
     def remove_network(self, n: NetRules) -> None:
         """Take a network out of the sets (idempotent)."""
-        self.ensure_base()
         adds = _net_elements(n)
         # nft 1.0.6 has no `destroy`: adding first makes the delete succeed
         # whether or not the element was there, in one transaction.
         dels = [a.replace("add element", "delete element", 1) for a in adds]
-        nft("\n".join(adds + dels) + "\n")
+        self._apply("\n".join(adds + dels) + "\n")
 
     def add_ports(self, container_id: str, ip: str, mappings: list[PortMapping]) -> None:
         """DNAT rules for MAPPINGS (single ports) to IP, tagged with CONTAINER_ID."""
         if not mappings:
             return
-        self.ensure_base()
-        nft("\n".join(_dnat_rules(container_id, ip, mappings)) + "\n")
+        self._apply("\n".join(_dnat_rules(container_id, ip, mappings)) + "\n")
 
     def _published(self) -> list[dict[str, Any]]:
         out = nft(None, "-j", "list", "chain", FAMILY, TABLE, "published")

@@ -431,16 +431,23 @@ class NetworkManager:
                     log.warning("reconcile: %s", e)
                 removed.append(cid)
         keep_links: set[str] = set()
+        with_rules = self.firewall.owners()
         for cid in live:
             ep = self.endpoints.get(cid)
             if ep is None:
                 continue
-            keep_links |= {i.host_ifname for i in ep.attachment.interfaces}
-            if ep.attachment.ports and cid not in self._held:
+            att = ep.attachment
+            keep_links |= {i.host_ifname for i in att.interfaces}
+            if not att.ports or att.mode != "bridge":
+                continue
+            if cid not in self._held:
                 try:
-                    self._held[cid] = ports.reserve(list(ep.attachment.ports))[1]
+                    self._held[cid] = ports.reserve(list(att.ports))[1]
                 except SdcError as e:
                     log.warning("reconcile: container %s: %s", cid[:12], e)
+            if cid not in with_rules and att.ip is not None:
+                # Someone flushed our table (a firewall reload): put the DNAT back.
+                self.firewall.add_ports(cid, att.ip, list(att.ports))
         for name in self.nl.our_veths():
             if name not in keep_links:
                 self.nl.delete_link(name)

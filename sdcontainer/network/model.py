@@ -6,6 +6,7 @@ send it over its APIs without knowing about netlink or nftables.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -20,6 +21,13 @@ MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 
 DEFAULT_NETWORK = "bridge"
 MODES = ("bridge", "host", "none", "container")
+
+
+def _check_ip(addr: str) -> None:
+    try:
+        ipaddress.ip_address(addr)
+    except ValueError:
+        raise InvalidArgument(f"invalid IP address {addr!r}") from None
 
 
 @dataclass(frozen=True)
@@ -39,8 +47,9 @@ class PortMapping:
 
     def expand(self) -> list[PortMapping]:
         """The range as single-port mappings."""
+        host_ip = "" if self.host_ip == "0.0.0.0" else self.host_ip
         return [
-            PortMapping(self.host_ip, self.host_port + i if self.host_port else 0,
+            PortMapping(host_ip, self.host_port + i if self.host_port else 0,
                         self.container_port + i, self.proto)
             for i in range(self.count)
         ]
@@ -90,7 +99,25 @@ class AttachRequest:
             raise InvalidArgument(f"invalid hostname {self.hostname!r}")
         if self.mac is not None and not MAC_RE.match(self.mac.lower()):
             raise InvalidArgument(f"invalid MAC address {self.mac!r}")
+        # Everything below ends up in hosts or resolv.conf lines: no blanks,
+        # no newlines, addresses that parse.
+        for n in [self.name, *self.aliases, *(x for link in self.links for x in link[:2]),
+                  *(h for h, _ in self.add_hosts)]:
+            if not HOST_NAME_RE.match(n):
+                raise InvalidArgument(f"invalid host name or alias {n!r}")
+        for addr in [*(link[2] for link in self.links), *(ip for _, ip in self.add_hosts),
+                     *self.dns]:
+            _check_ip(addr)
+        for word in [*self.dns_search, *self.dns_options]:
+            if not word or any(c.isspace() for c in word):
+                raise InvalidArgument(f"invalid DNS search domain or option {word!r}")
         for p in self.publish:
+            if p.host_ip and p.host_ip != "0.0.0.0":
+                try:
+                    ipaddress.IPv4Address(p.host_ip)
+                except ValueError:
+                    raise InvalidArgument(f"invalid host IPv4 address {p.host_ip!r} in port "
+                                          "mapping") from None
             if p.proto not in ("tcp", "udp"):
                 raise InvalidArgument(f"invalid protocol {p.proto!r} in port mapping")
             if p.count < 1 or (p.host_port == 0 and p.count > 1):

@@ -157,6 +157,13 @@ def test_write_json_is_atomic(tmp_path: Path) -> None:
     {"networks": ["a", "a"]},
     {"hostname": "bad host"},
     {"mac": "zz"},
+    {"aliases": ["evil\n10.0.0.1 bank"]},
+    {"links": [("db", "db", "not-an-ip")]},
+    {"add_hosts": [("a b", "10.0.0.1")]},
+    {"dns": ["dns.example"]},
+    {"dns_search": ["a b"]},
+    {"publish": [PortMapping("localhost", 80, 80)]},
+    {"publish": [PortMapping("::1", 80, 80)]},
 ])
 def test_request_validation(kwargs: dict[str, object]) -> None:
     args: dict[str, object] = {"container_id": CID, "name": "c", "hostname": "h"}
