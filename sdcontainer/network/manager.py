@@ -11,6 +11,7 @@ import contextlib
 import ipaddress
 import logging
 import os
+import secrets
 import socket
 from pathlib import Path
 
@@ -197,7 +198,7 @@ class NetworkManager:
             aliases = tuple(req.aliases) if net.user_defined else ()
             ip = self.ipam.allocate(net, cid, req.name, aliases)
             mac = req.mac.lower() if (i == 0 and req.mac) else random_mac()
-            host_if = f"{VETH_PREFIX}{cid[:8]}{i if i else ''}"
+            host_if = self._free_veth_name(f"{VETH_PREFIX}{cid[:8]}{i if i else ''}")
             ifaces.append(Interface(network=net.name, ifname=f"eth{i}", host_ifname=host_if,
                                     ip=ip, prefixlen=ipaddress.ip_network(net.subnet).prefixlen,
                                     gateway=net.gateway, mac=mac))
@@ -228,6 +229,13 @@ class NetworkManager:
         self._write_files(ep, keep_loopback=False)
         self._refresh_peers(ep, [n.name for n in nets if n.user_defined])
         return att
+
+    def _free_veth_name(self, preferred: str) -> str:
+        """PREFERRED, or a random sdcv name if a container with the same id prefix has it."""
+        name = preferred
+        while self.nl.index(name) is not None:
+            name = VETH_PREFIX + secrets.token_hex(4)
+        return name
 
     def _make_netns(self, path: Path, with_fd: bool) -> _Inner:
         if not self._netns_dir_ready:
