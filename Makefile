@@ -3,7 +3,7 @@
 
 PYTEST_ARGS ?= -q
 
-.PHONY: deps demo test lint
+.PHONY: deps demo test test-packaging lint deb dist man
 
 deps:
 	tools/install-deps
@@ -13,9 +13,26 @@ demo: deps
 
 # Every test runs inside the throwaway systemd box (tests/systemd-box): real
 # systemd as PID 1, journald, D-Bus and a network namespace of its own.
+# tests/packaging installs the .deb into its own box: the packaged daemon must
+# not meet the checkout's (tests/integration) in the same systemd.
 test: deps
-	tests/systemd-box -- bash -c 'cd "$(CURDIR)" && .venv/bin/pytest $(PYTEST_ARGS) tests'
+	tests/systemd-box -- bash -c 'cd "$(CURDIR)" && .venv/bin/pytest $(PYTEST_ARGS) tests --ignore=tests/packaging'
+	$(MAKE) test-packaging
+
+test-packaging: deps
+	tests/systemd-box -- bash -c 'cd "$(CURDIR)" && .venv/bin/pytest $(PYTEST_ARGS) tests/packaging'
 
 lint: deps
 	.venv/bin/ruff check sdcontainer tests
 	.venv/bin/mypy
+
+# Release files (packaging/build): the .deb alone, or the sdist, wheel and .deb
+# with SHA256SUMS and MD5SUMS, all in dist/.  Man pages alone in build/man.
+deb: deps
+	packaging/build deb dist
+
+dist: deps
+	packaging/build dist dist
+
+man: deps
+	rm -rf build/man && packaging/install-data build/man-root && mv build/man-root/usr/share/man build/man && rm -rf build/man-root

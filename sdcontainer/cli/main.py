@@ -399,7 +399,9 @@ def cmd_image_prune(client: Client, ns: argparse.Namespace) -> int:
 
 
 def cmd_version(client: Client, ns: argparse.Namespace) -> int:
-    print(f"Client:\n Version:    {__version__}\n API version: 1.41")
+    from ..buildinfo import commit
+
+    print(f"Client:\n Version:    {__version__}\n API version: 1.41\n Git commit: {commit()}")
     try:
         v = client.call("GET", "/version")
         print(f"\nServer:\n Engine:\n  Version:    {v['Version']}\n  API version: "

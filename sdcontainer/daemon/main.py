@@ -23,8 +23,8 @@ from ..errors import SdcError
 log = logging.getLogger("sdcontainerd")
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    """sdcontainerd's command line."""
+def build_parser() -> argparse.ArgumentParser:
+    """sdcontainerd's command line (also the source of sdcontainerd(8))."""
     p = argparse.ArgumentParser(prog="sdcontainerd", description=__doc__)
     p.add_argument("--debug", "-D", action="store_true", help="log debug messages")
     p.add_argument("-H", "--host", action="append", default=[],
@@ -32,7 +32,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--group", "-G", default="sdcontainer",
                    help="group that may use the unix socket (default: sdcontainer)")
     p.add_argument("--version", action="version", version=f"sdcontainerd {__version__}")
-    return p.parse_args(argv)
+    return p
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """sdcontainerd's command line, parsed."""
+    return build_parser().parse_args(argv)
 
 
 def setup_logging(debug: bool) -> None:
