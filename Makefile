@@ -3,7 +3,7 @@
 
 PYTEST_ARGS ?= -q
 
-.PHONY: deps demo test test-packaging lint deb dist man
+.PHONY: deps demo test test-packaging lint deb dist man bench
 
 deps:
 	tools/install-deps
@@ -36,3 +36,8 @@ dist: deps
 
 man: deps
 	rm -rf build/man && packaging/install-data build/man-root && mv build/man-root/usr/share/man build/man && rm -rf build/man-root
+
+# Benchmarks against podman (bench/, issue 9): results in bench/results/.
+# BENCH_ARGS, e.g. --runs 10 --containers 100; see `python3 -m bench --help`.
+bench: deps
+	bench/run $(BENCH_ARGS)

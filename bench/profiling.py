@@ -21,8 +21,12 @@ from typing import Any
 from .engines import SOCKET, VENV_BIN, Engine, timed
 from .scenarios import Log, percentile
 
-IDLE_LEAVES = ("select (selectors.py", "poll (selectors.py", "_worker (concurrent/futures",
-               "wait (threading.py", "get (queue.py", "_wait_for_tstate_lock")
+RATE = 500
+# Leaf frames of a thread or process waiting for work, not for a container: the event
+# loop's select, an idle worker thread, the zygote waiting for its next request.
+IDLE_LEAVES = ("(selectors.py:", "_worker (concurrent/futures/thread.py", "(queue.py:",
+               "wait (threading.py", "_wait_for_tstate_lock",
+               "_serve (sdcontainer/zygote.py")
 
 
 class _Unix(http.client.HTTPConnection):
@@ -100,7 +104,7 @@ def py_spy(engine: Engine, daemon: int, runs: int, raw: Path, log: Log) -> dict[
     exe = VENV_BIN / "py-spy"
     if not exe.exists():
         return {"error": f"{exe} missing (tools/install-deps --bench installs it)"}
-    proc = subprocess.Popen([str(exe), "record", "--pid", str(daemon), "--rate", "500",
+    proc = subprocess.Popen([str(exe), "record", "--pid", str(daemon), "--rate", str(RATE),
                              "--format", "raw", "--output", str(raw), "--idle", "--threads",
                              "--subprocesses", "--nonblocking"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -122,8 +126,7 @@ def py_spy(engine: Engine, daemon: int, runs: int, raw: Path, log: Log) -> dict[
         stack, _, n = line.rpartition(" ")
         if stack and n.isdigit():
             stacks.append((stack.split(";"), int(n)))
-    busy = [(s, n) for s, n in stacks if not any(s[-1].startswith(i) or i in s[-1]
-                                                   for i in IDLE_LEAVES)]
+    busy = [(s, n) for s, n in stacks if not any(i in s[-1] for i in IDLE_LEAVES)]
     total = sum(n for _, n in busy) or 1
     inclusive: Counter[str] = Counter()
     leaf: Counter[str] = Counter()
@@ -135,10 +138,13 @@ def py_spy(engine: Engine, daemon: int, runs: int, raw: Path, log: Log) -> dict[
             leaf[frames[-1]] += n
     log(f"py-spy: {sum(n for _, n in stacks)} samples, {total} busy, over {runs} runs "
         f"({wall:.1f} s)")
+    def per_run(n: int) -> float:
+        return n / RATE * 1000 / runs
+
     return {"runs": runs, "wall_s": wall, "samples": sum(n for _, n in stacks),
             "busy_samples": total,
-            "inclusive": [(f, n, n / total) for f, n in inclusive.most_common(40)],
-            "self": [(f, n, n / total) for f, n in leaf.most_common(25)]}
+            "inclusive": [(f, per_run(n), n / total) for f, n in inclusive.most_common(40)],
+            "self": [(f, per_run(n), n / total) for f, n in leaf.most_common(25)]}
 
 
 def write_profile(path: Path, breakdown: dict[str, Any], cli: dict[str, float],
@@ -156,11 +162,15 @@ def write_profile(path: Path, breakdown: dict[str, Any], cli: dict[str, float],
     if "error" in spy:
         lines.append(f"  error: {spy['error']}")
     else:
-        lines.append(f"  {spy['runs']} runs in {spy['wall_s']:.1f} s; {spy['samples']} samples, "
-                     f"{spy['busy_samples']} busy (at 500 Hz, threads and processes summed)")
-        lines += ["", "### Inclusive (share of busy samples)"]
-        lines += [f"  {share * 100:5.1f}%  {f}" for f, _, share in spy["inclusive"]]
-        lines += ["", "### Self (leaf frames)"]
-        lines += [f"  {share * 100:5.1f}%  {f}" for f, _, share in spy["self"]]
+        lines.append(f"  {spy['runs']} runs in {spy['wall_s']:.1f} s "
+                     f"({spy['wall_s'] * 1000 / spy['runs']:.0f} ms a run); {spy['samples']} "
+                     f"samples at {RATE} Hz, {spy['busy_samples']} not idle; threads and "
+                     "processes summed, so shares can pass 100% of a run's wall time.")
+        lines.append("  Monitors live ~100 ms: py-spy rarely catches them; they are not here.")
+        lines += ["", "### Inclusive: ms per run (share of non-idle samples)"]
+        lines += [f"  {ms:7.1f} ms ({share * 100:5.1f}%)  {f}" for f, ms, share in spy["inclusive"]]
+        lines += ["", "### Self (leaf frames; a C call such as a D-Bus round trip or sleep shows "
+                  "as its Python caller)"]
+        lines += [f"  {ms:7.1f} ms ({share * 100:5.1f}%)  {f}" for f, ms, share in spy["self"]]
     path.write_text("\n".join(lines) + "\n")
 
