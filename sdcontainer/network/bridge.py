@@ -7,8 +7,10 @@ in (see nsutil); callers serialise use of it.
 from __future__ import annotations
 
 import errno
+import ipaddress
 import os
 import secrets
+import socket
 from pathlib import Path
 from typing import Any, cast
 
@@ -126,9 +128,25 @@ class Netlink:
         if gateway is not None:
             self.ipr.route("add", dst="0.0.0.0/0", gateway=gateway, oif=idx)
 
+    def default_route(self, ifname: str, gateway: str) -> None:
+        """Make the default route (of this socket's namespace) go via GATEWAY on IFNAME."""
+        idx = self.index(ifname)
+        if idx is None:
+            raise SdcError(f"{ifname} is missing in the container's namespace")
+        self.ipr.route("replace", dst="0.0.0.0/0", gateway=gateway, oif=idx)
+
     def loopback_up(self) -> None:
         """Bring lo up (a fresh namespace has it down)."""
         self.ipr.link("set", index=1, state="up")
+
+    def routed_subnets(self) -> list[ipaddress.IPv4Network]:
+        """Destinations of the main table's IPv4 routes (default route excluded)."""
+        out = []
+        for r in self.ipr.get_routes(family=socket.AF_INET, table=254):
+            dst = r.get_attr("RTA_DST")
+            if dst and r["dst_len"] > 0:
+                out.append(ipaddress.IPv4Network(f"{dst}/{r['dst_len']}", strict=False))
+        return out
 
     def our_veths(self) -> dict[str, str]:
         """Host-side veths of ours: name -> owner (container id, "" if unknown)."""

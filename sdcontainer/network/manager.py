@@ -8,6 +8,7 @@ a few milliseconds: the daemon may call it from a worker thread.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import ipaddress
 import logging
 import os
@@ -15,9 +16,9 @@ import secrets
 import socket
 from pathlib import Path
 
-from sdcontainer.errors import Conflict, InvalidArgument, SdcError
+from sdcontainer.errors import Conflict, InvalidArgument, NotFound, SdcError
 
-from . import hosts, nsutil, ports
+from . import nsutil, ports
 from .bridge import VETH_PREFIX, Netlink, random_mac
 from .config import NetworkConfig
 from .endpoint import Endpoint, EndpointStore
@@ -26,6 +27,7 @@ from .ipam import Ipam
 from .model import (
     CONTAINER_ID_RE,
     DEFAULT_NETWORK,
+    HOST_NAME_RE,
     Attachment,
     AttachRequest,
     Interface,
@@ -33,6 +35,7 @@ from .model import (
     NetworkRecord,
     PortMapping,
 )
+from .names import NameFiles
 from .networks import NetworkStore
 from .store import StateLock
 
@@ -59,6 +62,7 @@ class NetworkManager:
         self.files_dir = Path(run_dir) / "containers"
         self.lock = StateLock(netdir / ".lock")
         self.firewall = Firewall()
+        self.names = NameFiles(self.ipam, self.endpoints, config)
         self._nl: Netlink | None = None
         # Reservation sockets of published host ports, per container.
         self._held: dict[str, list[socket.socket]] = {}
@@ -107,7 +111,8 @@ class NetworkManager:
                        ) -> NetworkRecord:
         """Create a user network (its bridge is made when the first container joins)."""
         with self.lock.hold():
-            return self.networks.create(name, subnet, gateway, internal, labels or {})
+            return self.networks.create(name, subnet, gateway, internal, labels or {},
+                                        routed=self.nl.routed_subnets())
 
     def list_networks(self) -> list[NetworkRecord]:
         """Every network, the default one included."""
@@ -226,8 +231,8 @@ class NetworkManager:
             inner.close()
         if resolved:
             self.firewall.add_ports(cid, ifaces[0].ip, resolved)
-        self._write_files(ep, keep_loopback=False)
-        self._refresh_peers(ep, [n.name for n in nets if n.user_defined])
+        self.names.write_all(ep, keep_loopback=False)
+        self.names.refresh_peers(ep, [n.name for n in nets if n.user_defined])
         return att
 
     def _free_veth_name(self, preferred: str) -> str:
@@ -257,14 +262,14 @@ class NetworkManager:
         ep = self._endpoint(req, att, owns_netns=True)
         self.endpoints.put(ep)
         self._make_netns(netns, with_fd=False).close()
-        self._write_files(ep, keep_loopback=False)
+        self.names.write_all(ep, keep_loopback=False)
         return att
 
     def _attach_host(self, req: AttachRequest) -> Attachment:
         att = self._simple_attachment(req, "host", None)
         ep = self._endpoint(req, att, owns_netns=False)
         self.endpoints.put(ep)
-        self._write_files(ep, keep_loopback=True)
+        self.names.write_all(ep, keep_loopback=True)
         return att
 
     def _attach_container(self, req: AttachRequest) -> Attachment:
@@ -286,7 +291,7 @@ class NetworkManager:
         att = self._simple_attachment(req, "container", req.join_netns)
         ep = self._endpoint(req, att, owns_netns=False)
         self.endpoints.put(ep)
-        self._write_files(ep, keep_loopback=False)
+        self.names.write_all(ep, keep_loopback=False)
         return att
 
     def _simple_attachment(self, req: AttachRequest, mode: str, netns: str | None) -> Attachment:
@@ -295,56 +300,103 @@ class NetworkManager:
                           interfaces=(), ports=(), hosts_path=str(hosts_p),
                           resolv_path=str(resolv_p), hostname_path=str(hostname_p))
 
-    # ---- name files -----------------------------------------------------
+    # ---- connect / disconnect -------------------------------------------
 
-    def _hosts_text(self, ep: Endpoint, cache: dict[str, list[Member]]) -> str:
-        att = ep.attachment
-        fqdn = f"{ep.hostname}.{ep.domainname}" if ep.domainname and ep.hostname else ""
-        if att.mode == "host":
+    def connect(self, container_id: str, network: str, aliases: list[str] | None = None
+                ) -> Attachment:
+        """Add a running bridge-mode container to another network (a new ethN)."""
+        for a in aliases or []:
+            if not HOST_NAME_RE.match(a):
+                raise InvalidArgument(f"invalid alias {a!r}")
+        with self.lock.hold():
+            ep = self._bridge_endpoint(container_id)
+            net = self.networks.get(network)
+            att = ep.attachment
+            if any(i.network == net.name for i in att.interfaces):
+                raise Conflict(f"container {container_id[:12]} is already on network {net.name}")
+            used = {int(i.ifname[3:]) for i in att.interfaces}
+            n = min(set(range(len(used) + 1)) - used)
+            ip = self.ipam.allocate(net, container_id, ep.name,
+                                    tuple(aliases or ep.aliases) if net.user_defined else ())
+            iface = Interface(network=net.name, ifname=f"eth{n}",
+                              host_ifname=self._free_veth_name(
+                                  f"{VETH_PREFIX}{container_id[:8]}{n}"),
+                              ip=ip, prefixlen=ipaddress.ip_network(net.subnet).prefixlen,
+                              gateway=net.gateway, mac=random_mac())
+            ep.attachment = dataclasses.replace(att, interfaces=(*att.interfaces, iface))
+            self.endpoints.put(ep)
             try:
-                base = Path("/etc/hosts").read_text()
-            except FileNotFoundError:
-                base = hosts.LOCALHOST
-            return hosts.render_hosts(own=[], add_hosts=ep.add_hosts, links=[], members=[],
-                                      base=base)
-        own = []
-        if att.interfaces:
-            names = (fqdn, ep.hostname, ep.name, *ep.aliases)
-            own.append(hosts.HostEntry(att.interfaces[0].ip, tuple(names)))
-        members = []
-        for iface in att.interfaces:
-            if iface.network == DEFAULT_NETWORK:
-                continue
-            if iface.network not in cache:
-                cache[iface.network] = self.ipam.members(iface.network)
-            members += [hosts.HostEntry(m.ip, (m.name, *m.aliases))
-                        for m in cache[iface.network] if m.container_id != ep.container_id]
-        return hosts.render_hosts(own=own, add_hosts=ep.add_hosts, links=ep.links,
-                                  members=members)
+                self._ensure_network_up(net)
+                self._plug(ep, iface, net.bridge, default_route=not att.interfaces)
+            except BaseException:
+                with contextlib.suppress(SdcError, OSError):
+                    self.nl.delete_link(iface.host_ifname)
+                self.ipam.release(net.name, container_id)
+                ep.attachment = att
+                self.endpoints.put(ep)
+                raise
+            self.names.rewrite_hosts(ep)
+            self.names.refresh_peers(ep, [net.name])
+            return ep.attachment
 
-    def _write_files(self, ep: Endpoint, keep_loopback: bool) -> None:
-        att = ep.attachment
-        hosts.write_new(Path(att.hosts_path), self._hosts_text(ep, {}))
-        host_resolv = hosts.host_resolv_conf(Path(self.config.resolv_conf))
-        hosts.write_new(Path(att.resolv_path), hosts.render_resolv(
-            host_resolv, dns=ep.dns, search=ep.dns_search, options=ep.dns_options,
-            fallback=self.config.dns, keep_loopback=keep_loopback))
-        hosts.write_new(Path(att.hostname_path), (ep.hostname or ep.container_id[:12]) + "\n")
+    def disconnect(self, container_id: str, network: str) -> Attachment:
+        """Take a running bridge-mode container off one of its networks."""
+        with self.lock.hold():
+            ep = self._bridge_endpoint(container_id)
+            net = self.networks.get(network)
+            att = ep.attachment
+            iface = next((i for i in att.interfaces if i.network == net.name), None)
+            if iface is None:
+                raise NotFound(f"container {container_id[:12]} is not on network {net.name}")
+            if att.ports and iface is att.interfaces[0]:
+                raise Conflict(f"ports of container {container_id[:12]} are published on "
+                               f"network {net.name}")
+            self.nl.delete_link(iface.host_ifname)
+            self.ipam.release(net.name, container_id)
+            rest = tuple(i for i in att.interfaces if i is not iface)
+            ep.attachment = dataclasses.replace(att, interfaces=rest)
+            self.endpoints.put(ep)
+            if rest and iface is att.interfaces[0] and att.netns_path:
+                # The default route left with eth0: point it at the next network.
+                first = rest[0]
 
-    def _refresh_peers(self, ep: Endpoint, networks: list[str]) -> None:
-        """Rewrite, in place, the hosts files of everyone sharing a user network with EP."""
-        cache: dict[str, list[Member]] = {}
-        seen = {ep.container_id}
-        for network in networks:
-            for m in self.ipam.members(network):
-                if m.container_id in seen:
-                    continue
-                seen.add(m.container_id)
-                peer = self.endpoints.get(m.container_id)
-                if peer is None or peer.attachment.mode != "bridge":
-                    continue
-                hosts.rewrite_in_place(Path(peer.attachment.hosts_path),
-                                       self._hosts_text(peer, cache))
+                def reroute() -> None:
+                    nl = Netlink()
+                    try:
+                        nl.default_route(first.ifname, first.gateway)
+                    finally:
+                        nl.close()
+
+                nsutil.run_in_netns(att.netns_path, reroute)
+            self.names.rewrite_hosts(ep)
+            self.names.refresh_peers(ep, [net.name])
+            return ep.attachment
+
+    def _bridge_endpoint(self, container_id: str) -> Endpoint:
+        ep = self.endpoints.get(container_id)
+        if ep is None:
+            raise NotFound(f"container {container_id[:12]} has no network attachment")
+        if ep.attachment.mode != "bridge" or not ep.attachment.netns_path:
+            raise InvalidArgument(f"container {container_id[:12]} is in network mode "
+                                  f"{ep.attachment.mode}, not bridge")
+        return ep
+
+    def _plug(self, ep: Endpoint, iface: Interface, bridge: str, default_route: bool) -> None:
+        """A veth from BRIDGE into EP's existing namespace, configured as IFACE."""
+        assert ep.attachment.netns_path is not None
+
+        def setup() -> _Inner:
+            return _Inner(Netlink(), os.open("/proc/thread-self/ns/net",
+                                             os.O_RDONLY | os.O_CLOEXEC))
+
+        inner = nsutil.run_in_netns(ep.attachment.netns_path, setup)
+        try:
+            self.nl.add_veth(iface.host_ifname, ep.container_id, bridge, inner.fd, iface.ifname,
+                             iface.mac, self.config.mtu)
+            inner.nl.configure_inside(iface.ifname, iface.ip, iface.prefixlen,
+                                      iface.gateway if default_route else None, self.config.mtu)
+        finally:
+            inner.close()
 
     # ---- teardown -------------------------------------------------------
 
@@ -395,7 +447,7 @@ class NetworkManager:
         self.endpoints.remove(cid)
         if ep is not None:
             user_nets = [n for n in networks if n != DEFAULT_NETWORK]
-            attempt("peers' hosts", lambda: self._refresh_peers(ep, user_nets))
+            attempt("peers' hosts", lambda: self.names.refresh_peers(ep, user_nets))
         if errors:
             raise SdcError(f"detach {cid[:12]}: " + "; ".join(errors))
 

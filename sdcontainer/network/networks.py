@@ -83,8 +83,13 @@ class NetworkStore:
         raise NotFound(f"no such network: {ref}")
 
     def create(self, name: str, subnet: str | None, gateway: str | None, internal: bool,
-               labels: dict[str, str]) -> NetworkRecord:
-        """Store a new user network; Conflict on a taken name or overlapping subnet."""
+               labels: dict[str, str], routed: list[ipaddress.IPv4Network] | None = None
+               ) -> NetworkRecord:
+        """Store a new user network; Conflict on a taken name or overlapping subnet.
+
+        ROUTED are subnets the host already routes (a LAN, a VPN): an automatic
+        subnet avoids them, an explicit one must not overlap them.
+        """
         if not NETWORK_NAME_RE.match(name):
             raise InvalidArgument(f"invalid network name {name!r}")
         if name in RESERVED or name == DEFAULT_NETWORK:
@@ -93,6 +98,7 @@ class NetworkStore:
             raise Conflict(f"network {name} already exists")
         taken = [ipaddress.ip_network(r.subnet) for r in self.all()]
         taken.append(ipaddress.ip_network(self.config.subnet))
+        taken += routed or []
         if subnet is None:
             net = self._auto_subnet(taken)
         else:
@@ -107,7 +113,8 @@ class NetworkStore:
                 raise InvalidArgument(f"subnet {net} is too small")
             for t in taken:
                 if net.overlaps(t):
-                    raise Conflict(f"subnet {net} overlaps {t}, used by another network")
+                    raise Conflict(f"subnet {net} overlaps {t}, used by another network "
+                                   "or routed by the host")
         if gateway is None:
             gw = net.network_address + 1
         else:

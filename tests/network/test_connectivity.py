@@ -155,3 +155,40 @@ def test_internal_network_has_no_way_out(env: Env, tmp_path: Path) -> None:
         assert wget(s1.netns_path, f"http://{d.ip}/", timeout=1) is None
     with httpd(s1.netns_path or "", tmp_path / "www2", text="s1"):
         assert wget(s2.netns_path, f"http://{s1.ip}/") == "s1"
+
+
+def test_connect_and_disconnect(env: Env, tmp_path: Path) -> None:
+    env.mgr.create_network("late")
+    member = env.mgr.attach(AttachRequest(new_id(), "member", "member", networks=["late"]))
+    d = env.mgr.attach(AttachRequest(new_id(), "d", "d"))
+    inode = os.stat(d.hosts_path).st_ino
+    d2 = env.mgr.connect(d.container_id, "late", aliases=["dee"])
+    assert [i.ifname for i in d2.interfaces] == ["eth0", "eth1"]
+    late_ip = d2.interfaces[1].ip
+    assert f"{late_ip}\td dee" in Path(member.hosts_path).read_text()
+    assert f"{member.ip}\tmember" in Path(d.hosts_path).read_text()
+    assert os.stat(d.hosts_path).st_ino == inode
+    with httpd(member.netns_path or "", tmp_path / "www", text="member"):
+        assert wget(d.netns_path, f"http://{member.ip}/") == "member"
+    # Off the default network: eth0 goes and the default route follows eth1.
+    d3 = env.mgr.disconnect(d.container_id, "bridge")
+    assert [i.ifname for i in d3.interfaces] == ["eth1"] and d3.ip == late_ip
+    assert "eth0" not in ip_json(d.netns_path, "-o", "link")
+    assert f"default via {d3.gateway} dev eth1" in ip_json(d.netns_path, "route")
+    assert env.mgr.members("bridge") == []
+    env.mgr.disconnect(d.container_id, "late")
+    assert "\td dee" not in Path(member.hosts_path).read_text()
+    env.mgr.detach(d.container_id)
+    assert "sdcv" + d.container_id[:8] not in ip_json(None, "-o", "link")
+
+
+def test_auto_subnet_avoids_host_routes(env: Env) -> None:
+    dummy = f"sdctdum{env.n}"
+    pool = env.config.user_subnets.split("/")[0].rsplit(".", 2)[0]
+    subprocess.run(["ip", "link", "add", dummy, "type", "bridge"], check=True)
+    try:
+        subprocess.run(["ip", "addr", "add", f"{pool}.0.1/24", "dev", dummy], check=True)
+        subprocess.run(["ip", "link", "set", dummy, "up"], check=True)
+        assert env.mgr.create_network("routed").subnet == f"{pool}.1.0/24"
+    finally:
+        subprocess.run(["ip", "link", "del", dummy], check=False)

@@ -176,3 +176,13 @@ def test_port_range_expands() -> None:
     assert PortMapping("", 8000, 80, "udp", 3).expand() == [
         PortMapping("", 8000, 80, "udp"), PortMapping("", 8001, 81, "udp"),
         PortMapping("", 8002, 82, "udp")]
+
+
+def test_network_store_avoids_routed_subnets(tmp_path: Path) -> None:
+    import ipaddress
+
+    ns = NetworkStore(tmp_path, NetworkConfig(user_subnets="10.60.0.0/16"))
+    lan = [ipaddress.IPv4Network("10.60.0.0/23")]
+    assert ns.create("a", None, None, False, {}, routed=lan).subnet == "10.60.2.0/24"
+    with pytest.raises(Conflict, match="routed by the host"):
+        ns.create("b", "10.60.1.0/24", None, False, {}, routed=lan)

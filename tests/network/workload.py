@@ -59,22 +59,23 @@ def udp_echo(netns: str, port: int) -> Iterator[None]:
     """A UDP echo server on PORT in NETNS while the block runs."""
     proc = subprocess.Popen(in_ns(netns, [sys.executable, "-c", UDP_ECHO, str(port)]))
     try:
-        time.sleep(0.3)  # python start-up; UDP has no connect to poll on
+        wait_listening(netns, port, "udp")
         yield
     finally:
         proc.kill()
         proc.wait()
 
 
-def wait_listening(netns: str, port: int) -> None:
-    """Poll until something in NETNS listens on tcp PORT."""
-    for _ in range(100):
-        out = subprocess.run(in_ns(netns, ["ss", "-Htln", f"sport = :{port}"]),
+def wait_listening(netns: str, port: int, proto: str = "tcp") -> None:
+    """Poll until something in NETNS listens on PORT (tcp or udp)."""
+    flag = "-Htln" if proto == "tcp" else "-Huln"
+    for _ in range(250):
+        out = subprocess.run(in_ns(netns, ["ss", flag, f"sport = :{port}"]),
                              capture_output=True, text=True, check=False).stdout
         if out.strip():
             return
         time.sleep(0.02)
-    raise AssertionError(f"nothing listens on port {port} in {netns}")
+    raise AssertionError(f"nothing listens on {proto} port {port} in {netns}")
 
 
 def wget(netns: str | None, url: str, timeout: int = 2) -> str | None:
