@@ -201,7 +201,7 @@ class NetworkManager:
         ifaces = []
         for i, net in enumerate(nets):
             aliases = tuple(req.aliases) if net.user_defined else ()
-            ip = self.ipam.allocate(net, cid, req.name, aliases)
+            ip = self.ipam.allocate(net, cid, req.name, aliases, req.ip if i == 0 else None)
             mac = req.mac.lower() if (i == 0 and req.mac) else random_mac()
             host_if = self._free_veth_name(f"{VETH_PREFIX}{cid[:8]}{i if i else ''}")
             ifaces.append(Interface(network=net.name, ifname=f"eth{i}", host_ifname=host_if,

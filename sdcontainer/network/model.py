@@ -62,6 +62,7 @@ class AttachRequest:
     mode is "bridge", "host", "none" or "container"; for "container" the
     caller has resolved the target into join_netns (a netns path).  links are
     (target container name, alias, target ip); add_hosts are (name, ip).
+    mac and ip (`--mac-address`, `--ip`) apply to the first network.
     """
 
     container_id: str
@@ -79,6 +80,7 @@ class AttachRequest:
     add_hosts: list[tuple[str, str]] = field(default_factory=list)
     mac: str | None = None
     domainname: str = ""
+    ip: str | None = None
 
     def validate(self) -> None:
         """Raise InvalidArgument for anything malformed, before any work is done."""
@@ -97,6 +99,11 @@ class AttachRequest:
             raise InvalidArgument(f"ports cannot be published in network mode {mode}")
         if self.hostname and not HOST_NAME_RE.match(self.hostname):
             raise InvalidArgument(f"invalid hostname {self.hostname!r}")
+        if self.ip is not None:
+            try:
+                ipaddress.IPv4Address(self.ip)
+            except ValueError:
+                raise InvalidArgument(f"invalid IPv4 address {self.ip!r}") from None
         if self.mac is not None and not MAC_RE.match(self.mac.lower()):
             raise InvalidArgument(f"invalid MAC address {self.mac!r}")
         # Everything below ends up in hosts or resolv.conf lines: no blanks,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from sdcontainer.errors import Conflict
 from sdcontainer.network import AttachRequest
 
 from .conftest import Env, new_id
@@ -35,7 +36,11 @@ def test_bridge_attach_sets_up_namespace(env: Env) -> None:
 
 
 def test_container_to_container_by_ip(env: Env, tmp_path: Path) -> None:
-    a = env.mgr.attach(AttachRequest(new_id(), "web", "web"))
+    wanted = f"10.{100 + env.n}.0.77"
+    a = env.mgr.attach(AttachRequest(new_id(), "web", "web", ip=wanted, mac="02:00:00:00:00:77"))
+    assert (a.ip, a.mac) == (wanted, "02:00:00:00:00:77")
+    with pytest.raises(Conflict, match="in use"):
+        env.mgr.attach(AttachRequest(new_id(), "dup", "dup", ip=wanted))
     b = env.mgr.attach(AttachRequest(new_id(), "client", "client"))
     assert a.ip != b.ip
     with httpd(a.netns_path or "", tmp_path / "www", text="from-web"):
