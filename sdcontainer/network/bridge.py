@@ -12,7 +12,7 @@ import os
 import secrets
 import socket
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
@@ -29,11 +29,11 @@ def random_mac() -> str:
     return ":".join(f"{x:02x}" for x in b)
 
 
-def set_sysctl(key: str, value: str) -> None:
-    """Write /proc/sys/KEY (dots as slashes) unless it already holds VALUE."""
-    path = Path("/proc/sys") / key.replace(".", "/")
-    if path.read_text().strip() != value:
-        path.write_text(value + "\n")
+def set_sysctl(path: str, value: str) -> None:
+    """Write /proc/sys file PATH unless it already holds VALUE."""
+    p = Path(path)
+    if p.read_text().strip() != value:
+        p.write_text(value + "\n")
 
 
 class Netlink:
@@ -156,28 +156,3 @@ class Netlink:
             if name.startswith(VETH_PREFIX):
                 found[name] = cast(str, link.get_attr("IFLA_IFALIAS") or "")
         return found
-
-
-def netlink_here() -> Netlink:
-    """A Netlink for the calling thread's namespace (for nsutil callbacks)."""
-    return Netlink()
-
-
-def lo_up() -> None:
-    """Bring lo up in the calling thread's namespace."""
-    nl = Netlink()
-    try:
-        nl.loopback_up()
-    finally:
-        nl.close()
-
-
-def open_netns_fd() -> int:
-    """An fd for the calling thread's network namespace."""
-    return os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-
-
-def describe(e: Any) -> str:
-    """A short text for a netlink or OS error."""
-    code = getattr(e, "code", None) or getattr(e, "errno", None)
-    return os.strerror(code) if isinstance(code, int) else str(e)

@@ -19,7 +19,7 @@ from pathlib import Path
 from sdcontainer.errors import Conflict, InvalidArgument, NotFound, SdcError
 
 from . import nsutil, ports
-from .bridge import VETH_PREFIX, Netlink, random_mac
+from .bridge import VETH_PREFIX, Netlink, random_mac, set_sysctl
 from .config import NetworkConfig
 from .endpoint import Endpoint, EndpointStore
 from .firewall import Firewall, NetRules
@@ -79,7 +79,11 @@ class NetworkManager:
         return self._nl
 
     def close(self) -> None:
-        """Release sockets (port reservations stay with the kernel objects' owner)."""
+        """Close our netlink socket and the host-port reservations.
+
+        Kernel objects and nft rules stay: a restarted daemon's reconcile
+        finds them and takes the reservations again.
+        """
         with self.lock.hold():
             for socks in self._held.values():
                 ports.release(socks)
@@ -95,8 +99,8 @@ class NetworkManager:
             return
         self.nl.ensure_bridge(net.bridge, net.gateway, subnet.prefixlen, self.config.mtu)
         # Routing from the host to containers, and DNAT of 127.0.0.1 (see firewall.py).
-        _sysctl("/proc/sys/net/ipv4/ip_forward", "1")
-        _sysctl(f"/proc/sys/net/ipv4/conf/{net.bridge}/route_localnet", "1")
+        set_sysctl("/proc/sys/net/ipv4/ip_forward", "1")
+        set_sysctl(f"/proc/sys/net/ipv4/conf/{net.bridge}/route_localnet", "1")
         self.firewall.add_network(NetRules(net.bridge, net.subnet, net.internal))
         self._bridges_done.add(net.bridge)
 
@@ -544,12 +548,3 @@ class _Inner:
         self.nl.close()
         if self.fd >= 0:
             os.close(self.fd)
-
-
-def _sysctl(path: str, value: str) -> None:
-    p = Path(path)
-    if p.read_text().strip() != value:
-        p.write_text(value + "\n")
-
-
-
