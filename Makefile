@@ -13,9 +13,11 @@ demo: deps
 
 # Every test runs inside the throwaway systemd box (tests/systemd-box): real
 # systemd as PID 1, journald, D-Bus and a network namespace of its own.
+# tests/shutdown-check powers a box off and checks containers got their stop signal.
 # tests/packaging installs the .deb into its own box: the packaged daemon must
 # not meet the checkout's (tests/integration) in the same systemd.
 test: deps
+	tests/shutdown-check
 	tests/systemd-box -- bash -c 'cd "$(CURDIR)" && .venv/bin/pytest $(PYTEST_ARGS) tests --ignore=tests/packaging'
 	$(MAKE) test-packaging
 
