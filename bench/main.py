@@ -1,9 +1,9 @@
 """The entry point: `python3 -m bench [--runs N] [--containers 100,500] ...`.
 
-Outside systemd (PID 1 is something else) it installs what it needs (tools/install-deps
---bench) and reruns itself inside the throwaway box (tests/systemd-box); under systemd it
-starts sdcontainerd from this checkout, imports one busybox tarball into both engines,
-measures, and writes bench/results/{bench.json,results.md,chart.png,profile.txt}.
+Outside systemd (PID 1 is something else) it installs what it needs (tools/install-deps)
+and reruns itself inside the throwaway box (tests/systemd-box); under systemd it starts
+sdcontainerd from this checkout, imports one busybox tarball into both engines, measures,
+and writes bench/results/{bench.json,results.md,chart.png,profile.txt}.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def systemd_is_pid1() -> bool:
 
 def outer(argv: list[str]) -> int:
     """Install what is needed, then run the bench under systemd: the host's or a box's."""
-    subprocess.run([str(REPO / "tools" / "install-deps"), "--bench"], check=True)
+    subprocess.run([str(REPO / "tools" / "install-deps")], check=True)
     out = parse(argv).out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     inner = [str(VENV_BIN / "python"), "-m", "bench", "--inside", *argv, "--out", str(out)]

@@ -103,7 +103,7 @@ def py_spy(engine: Engine, daemon: int, runs: int, raw: Path, log: Log) -> dict[
     """Sample the daemon during RUNS `run --rm`; aggregate the collapsed stacks."""
     exe = VENV_BIN / "py-spy"
     if not exe.exists():
-        return {"error": f"{exe} missing (tools/install-deps --bench installs it)"}
+        return {"error": f"{exe} missing (tools/install-deps installs it)"}
     proc = subprocess.Popen([str(exe), "record", "--pid", str(daemon), "--rate", str(RATE),
                              "--format", "raw", "--output", str(raw), "--idle", "--threads",
                              "--subprocesses", "--nonblocking"],
