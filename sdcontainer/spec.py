@@ -60,8 +60,17 @@ class ContainerConfig:
     read_only: bool = False
     auto_remove: bool = False
     mounts: list[MountSpec] = field(default_factory=list)
-    network_mode: str = "none"
+    network_mode: str = "bridge"
     labels: dict[str, str] = field(default_factory=dict)
+    publish: list[dict[str, Any]] = field(default_factory=list)  # network.PortMapping fields
+    links: list[str] = field(default_factory=list)  # "name[:alias]"
+    aliases: list[str] = field(default_factory=list)
+    dns: list[str] = field(default_factory=list)
+    dns_search: list[str] = field(default_factory=list)
+    dns_options: list[str] = field(default_factory=list)
+    add_hosts: list[str] = field(default_factory=list)  # "host:ip"
+    mac: str = ""
+    ip: str = ""
 
     @property
     def argv(self) -> list[str]:

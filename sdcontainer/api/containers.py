@@ -17,14 +17,14 @@ from ..daemon.core import CreateRequest, Engine
 from ..errors import Conflict, InvalidArgument, SdcError
 from ..records import Container
 from ..spec import MountSpec
-from . import proxy
+from . import netjson, proxy
 from .http import Hijack, Request, Response, Router, Stream, json_response
 from .wire import get, get_obj, get_str_list, get_str_map
 
 # HostConfig fields we do not implement yet: a non-empty value is refused, not ignored.
 UNSUPPORTED_HOST_CONFIG = [
     "Privileged", "CapAdd", "CapDrop", "Devices", "SecurityOpt", "UsernsMode", "GroupAdd",
-    "PortBindings", "Links", "Dns", "DnsSearch", "ExtraHosts", "VolumesFrom", "IpcMode",
+    "VolumesFrom", "IpcMode",
     "PidMode", "UTSMode", "CgroupnsMode", "Runtime", "Sysctls", "Ulimits", "DeviceRequests",
     "CpusetCpus", "BlkioWeight", "OomKillDisable", "ShmSize",
 ]
@@ -110,7 +110,6 @@ def parse_create(body: Any, name: str | None) -> CreateRequest:
     mounts = parse_binds(get_str_list(hc, "Binds", "HostConfig.") or [])
     mounts += parse_mounts(get(hc, "Mounts", list, [], "HostConfig."),
                            get_str_map(hc, "Tmpfs", "HostConfig."))
-    network = get(hc, "NetworkMode", str, "", "HostConfig.")
     return CreateRequest(
         image=image, name=name,
         entrypoint=get_str_list(body, "Entrypoint", allow_string=True),
@@ -125,8 +124,7 @@ def parse_create(body: Any, name: str | None) -> CreateRequest:
         init=bool(get(hc, "Init", bool, False, "HostConfig.")),
         read_only=get(hc, "ReadonlyRootfs", bool, False, "HostConfig."),
         auto_remove=get(hc, "AutoRemove", bool, False, "HostConfig."),
-        mounts=mounts, network_mode="" if network == "default" else network,
-        labels=get_str_map(body, "Labels"))
+        mounts=mounts, labels=get_str_map(body, "Labels"), **netjson.create_fields(body, hc))
 
 
 def unix_time(rfc: str) -> int:
@@ -173,9 +171,11 @@ def summary(c: Container) -> dict[str, Any]:
     return {
         "Id": c.id, "Names": [f"/{c.name}"], "Image": c.config.image, "ImageID": c.config.image_id,
         "Command": shlex.join(c.config.argv), "Created": unix_time(c.created),
-        "State": c.state.status, "Status": status_text(c), "Ports": [], "Labels": c.config.labels,
+        "State": c.state.status, "Status": status_text(c), "Ports": netjson.ports_list(c),
+        "Labels": c.config.labels,
         "SizeRw": 0, "SizeRootFs": 0, "HostConfig": {"NetworkMode": c.config.network_mode},
-        "NetworkSettings": {"Networks": {}}, "Mounts": mounts_json(c),
+        "NetworkSettings": {"Networks": netjson.network_settings(c)["Networks"]},
+        "Mounts": mounts_json(c),
     }
 
 
@@ -215,7 +215,7 @@ def inspect(c: Container) -> dict[str, Any]:
             "StopTimeout": cfg.stop_timeout, "Tty": cfg.tty, "OpenStdin": cfg.open_stdin,
             "AttachStdin": False, "AttachStdout": False, "AttachStderr": False,
         },
-        "NetworkSettings": {"Networks": {}, "Ports": {}, **c.network},
+        "NetworkSettings": netjson.network_settings(c),
         "Mounts": mounts_json(c),
         "Systemd": {"Unit": c.scope, "Slice": units.slice_for(c.name)},
     }

@@ -95,7 +95,9 @@ def ps_row(c: dict[str, Any], no_trunc: bool) -> dict[str, str]:
         "ID": c["Id"] if no_trunc else c["Id"][:12], "Image": c.get("Image", ""),
         "Command": json.dumps(command, ensure_ascii=False), "CreatedAt":
         created.strftime("%Y-%m-%d %H:%M:%S %z %Z"), "RunningFor": ago(c.get("Created", 0)),
-        "Ports": "", "State": c.get("State", ""), "Status": c.get("Status", ""),
+        "Ports": ", ".join(f"{p.get('IP', '0.0.0.0')}:{p['PublicPort']}->{p['PrivatePort']}/"
+                           f"{p.get('Type', 'tcp')}" for p in c.get("Ports") or []),
+        "State": c.get("State", ""), "Status": c.get("Status", ""),
         "Names": ",".join(n.lstrip("/") for n in c.get("Names", [])),
         "Labels": ",".join(f"{k}={v}" for k, v in (c.get("Labels") or {}).items()),
         "Mounts": ",".join(m.get("Destination", "") for m in c.get("Mounts") or []),

@@ -46,6 +46,17 @@ def add_container_flags(p: argparse.ArgumentParser) -> None:
     a("--rm", action="store_true", help="automatically remove the container when it exits")
     a("-l", "--label", action="append", default=[], help="set meta data on a container")
     a("--network", "--net", action="append", default=[], help="connect a container to a network")
+    a("-p", "--publish", action="append", default=[],
+      help="publish a container's port(s) to the host ([ip:][hostport:]port[/proto])")
+    a("--link", action="append", default=[], help="add link to another container (NAME[:ALIAS])")
+    a("--network-alias", "--net-alias", action="append", default=[],
+      help="add network-scoped alias for the container")
+    a("--dns", action="append", default=[], help="set custom DNS servers")
+    a("--dns-search", action="append", default=[], help="set custom DNS search domains")
+    a("--dns-option", "--dns-opt", action="append", default=[], help="set DNS options")
+    a("--add-host", action="append", default=[], help="add a custom host-to-IP mapping (host:ip)")
+    a("--ip", help="IPv4 address (e.g., 172.30.100.104)")
+    a("--mac-address", help="container MAC address (e.g., 92:d0:c6:0a:29:33)")
     a("--platform", help="set platform if server is multi-platform capable")
     a("image", help="the image to run")
     a("command", nargs=argparse.REMAINDER, help="the command and its arguments")
@@ -92,6 +103,34 @@ def parse_mount_flag(value: str) -> dict[str, Any]:
     return m
 
 
+PUBLISH_RE = re.compile(
+    r"^(?:(?P<ip>\[[0-9a-fA-F:.]+\]|\d+\.\d+\.\d+\.\d+):)?(?:(?P<host>\d+(?:-\d+)?)?:)?"
+    r"(?P<ctr>\d+(?:-\d+)?)(?:/(?P<proto>tcp|udp))?$")
+
+
+def _port_range(text: str, spec: str) -> list[int]:
+    first, _, last = text.partition("-")
+    a, b = int(first), int(last or first)
+    if b < a or not 0 <= a <= 65535 or b > 65535:
+        raise InvalidArgument(f"invalid port range in {spec!r}")
+    return list(range(a, b + 1))
+
+
+def parse_publish(spec: str) -> list[tuple[str, dict[str, str]]]:
+    """-p [ip:][hostport:]port[/proto] as docker's CLI expands it: one binding per port."""
+    m = PUBLISH_RE.match(spec.strip())
+    if not m:
+        raise InvalidArgument(f"invalid publish specification: {spec!r}")
+    ctr = _port_range(m.group("ctr"), spec)
+    host = _port_range(m.group("host"), spec) if m.group("host") else []
+    if host and len(host) != len(ctr):
+        raise InvalidArgument(f"invalid publish specification {spec!r}: ranges differ in size")
+    proto = m.group("proto") or "tcp"
+    ip = (m.group("ip") or "").strip("[]")
+    return [(f"{c}/{proto}", {"HostIp": ip, "HostPort": str(host[i]) if host else ""})
+            for i, c in enumerate(ctr)]
+
+
 def create_body(ns: argparse.Namespace) -> dict[str, Any]:
     """A docker create body from parsed run/create flags."""
     env = [e if "=" in e else f"{e}={os.environ.get(e, '')}" for e in ns.env]
@@ -101,7 +140,17 @@ def create_body(ns: argparse.Namespace) -> dict[str, Any]:
     if len(ns.network) > 1:
         raise InvalidArgument("--network given more than once: sdcontainer supports one network "
                               "per container at create time (use `network connect` for more)")
+    bindings: dict[str, list[dict[str, str]]] = {}
+    for spec in ns.publish:
+        for key, binding in parse_publish(spec):
+            bindings.setdefault(key, []).append(binding)
     host: dict[str, Any] = {
+        "PortBindings": bindings or None,
+        "Links": ns.link or None,
+        "Dns": ns.dns or None,
+        "DnsSearch": ns.dns_search or None,
+        "DnsOptions": ns.dns_option or None,
+        "ExtraHosts": ns.add_host or None,
         "Binds": ns.volume or None,
         "Mounts": [parse_mount_flag(m) for m in ns.mount] or None,
         "Tmpfs": {t.split(":", 1)[0]: (t.split(":", 1)[1] if ":" in t else "")
@@ -126,6 +175,16 @@ def create_body(ns: argparse.Namespace) -> dict[str, Any]:
     }
     if ns.command:
         body["Cmd"] = ns.command
+    if ns.network_alias or ns.ip:
+        net = ns.network[0] if ns.network else "bridge"
+        body["NetworkingConfig"] = {"EndpointsConfig": {net: {
+            "Aliases": ns.network_alias or None,
+            "IPAMConfig": {"IPv4Address": ns.ip} if ns.ip else None}}}
+    if ns.mac_address:
+        body["MacAddress"] = ns.mac_address
+    exposed: dict[str, dict[str, str]] = {key: {} for key in bindings}
+    if exposed:
+        body["ExposedPorts"] = exposed
     if ns.entrypoint is not None:
         body["Entrypoint"] = [ns.entrypoint] if ns.entrypoint else []
     for key, value in (("WorkingDir", ns.workdir), ("User", ns.user),

@@ -38,6 +38,7 @@ from ..spec import ContainerConfig, LaunchSpec, MountSpec
 from ..zygote import Zygote
 from . import monitor_client, names
 from .events import EventBus
+from .networking import ContainerNetworking
 
 log = logging.getLogger(__name__)
 
@@ -75,13 +76,22 @@ class CreateRequest:
     mounts: list[MountSpec] = field(default_factory=list)
     network_mode: str = ""
     labels: dict[str, str] = field(default_factory=dict)
+    publish: list[dict[str, Any]] = field(default_factory=list)
+    links: list[str] = field(default_factory=list)
+    aliases: list[str] = field(default_factory=list)
+    dns: list[str] = field(default_factory=list)
+    dns_search: list[str] = field(default_factory=list)
+    dns_options: list[str] = field(default_factory=list)
+    add_hosts: list[str] = field(default_factory=list)
+    mac: str = ""
+    ip: str = ""
 
 
 class Engine:
     """Every container of this host, and what can be done to them."""
 
     def __init__(self, store: ContainerStore, images: Any, zygote: Zygote,
-                 network: Any = None) -> None:
+                 network: ContainerNetworking | None = None) -> None:
         self.store = store
         self.images = images
         self.zygote = zygote
@@ -153,7 +163,9 @@ class Engine:
             memory=req.memory, nano_cpus=req.nano_cpus, pids_limit=req.pids_limit,
             init=req.init, read_only=req.read_only, auto_remove=req.auto_remove,
             mounts=req.mounts, network_mode=req.network_mode or self.default_network_mode(),
-            labels={**dict(ic.labels), **req.labels})
+            labels={**dict(ic.labels), **req.labels}, publish=req.publish, links=req.links,
+            aliases=req.aliases, dns=req.dns, dns_search=req.dns_search,
+            dns_options=req.dns_options, add_hosts=req.add_hosts, mac=req.mac, ip=req.ip)
         self.validate_network_mode(config.network_mode)
         c = Container(id=cid, name=name, created=now(), config=config)
         # The upper dir's mode becomes the mode of the container's /: 0755 as in any
@@ -179,12 +191,11 @@ class Engine:
 
     def validate_network_mode(self, mode: str) -> None:
         """Refuse a network mode we cannot honour, before anything is created."""
-        if mode in ("none", "host"):
-            return
         if mode.startswith("container:"):
             self.get(mode.split(":", 1)[1])
-            return
-        if self.network is None:
+        if self.network is not None:
+            self.network.validate(mode)
+        elif mode not in ("none", "host") and not mode.startswith("container:"):
             raise InvalidArgument(f"network mode {mode!r} is not available on this host")
 
     # -- start ------------------------------------------------------------------
@@ -271,6 +282,9 @@ class Engine:
             })
 
     async def _network_up(self, c: Container) -> tuple[str, dict[str, str]]:
+        if self.network is not None:
+            return await self.network.up(c)
+        # Without a network manager (no netlink access): the modes needing none.
         mode = c.config.network_mode
         if mode == "host":
             return "host", {}
@@ -279,10 +293,7 @@ class Engine:
             if not other.running:
                 raise Conflict(f"cannot join the network of {other.name}: it is not running")
             return f"/proc/{other.state.pid}/ns/net", {}
-        if self.network is None or mode == "none":
-            return "new", {}
-        result: tuple[str, dict[str, str]] = await self.network.up(c)
-        return result
+        return "new", {}
 
     async def _network_down(self, c: Container) -> None:
         if self.network is not None:
@@ -458,6 +469,8 @@ class Engine:
             if c.config.auto_remove and not c.running and c.state.status == "exited":
                 async with self.lock(c):
                     await self._remove_locked(c)
+        if self.network is not None:
+            await self.network.reconcile({c.id for c in self.containers.values() if c.running})
         await self.cleanup_orphans()
 
     async def cleanup_orphans(self) -> None:

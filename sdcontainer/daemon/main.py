@@ -69,11 +69,12 @@ async def serve(args: argparse.Namespace, engine: object) -> None:
 
     from ..api import build_server
     from ..api.images import ImageAPI
+    from ..api.networks import NetworkAPI
     from .core import Engine
 
     assert isinstance(engine, Engine)
     await engine.reconcile()
-    server = build_server(engine, [ImageAPI(engine)])
+    server = build_server(engine, [ImageAPI(engine), NetworkAPI(engine)])
     hosts = args.host or [f"unix://{paths.SOCKET}"]
     servers = []
     for h in hosts:
@@ -100,9 +101,11 @@ def main(argv: list[str] | None = None) -> int:
         # Everything a monitor or the engine needs is imported now, before the fork.
         from .. import monitor, units  # noqa: F401
         from ..images.store import ImageStore
+        from ..network import NetworkConfig, NetworkManager
         from ..records import ContainerStore
         from ..zygote import Zygote
         from .core import Engine, ensure_dirs
+        from .networking import ContainerNetworking
 
         ensure_dirs()
         store = ContainerStore()
@@ -112,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
         gc.freeze()
         zygote = Zygote(close_fds=(lock_fd,))
         engine = Engine(store, images, zygote)
+        engine.network = ContainerNetworking(
+            NetworkManager(paths.STATE_DIR, paths.RUN_DIR, NetworkConfig.load(paths.CONFIG_FILE)),
+            engine.get)
         try:
             asyncio.run(serve(args, engine))
         finally:

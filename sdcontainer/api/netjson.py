@@ -1,0 +1,117 @@
+"""Docker's JSON for container networking: create fields in, NetworkSettings out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import InvalidArgument
+from ..network import DEFAULT_NETWORK
+from ..records import Container
+from .wire import get, get_obj, get_str_list
+
+
+def parse_port_bindings(bindings: dict[str, Any]) -> list[dict[str, Any]]:
+    """HostConfig.PortBindings {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}."""
+    result = []
+    for key, entries in bindings.items():
+        port, _, proto = key.partition("/")
+        if not port.isdigit():
+            raise InvalidArgument(f"invalid container port {key!r} in PortBindings")
+        for e in entries or [{}]:
+            if not isinstance(e, dict):
+                raise InvalidArgument("PortBindings entries must be objects")
+            host_port = str(e.get("HostPort") or "0")
+            first, _, last = host_port.partition("-")
+            if not first.isdigit() or (last and not last.isdigit()):
+                raise InvalidArgument(f"invalid host port {host_port!r}")
+            count = int(last) - int(first) + 1 if last else 1
+            host_ip = str(e.get("HostIp") or "")
+            result.append({"host_ip": "" if host_ip == "0.0.0.0" else host_ip,
+                           "host_port": int(first), "container_port": int(port),
+                           "proto": proto or "tcp", "count": max(count, 1)})
+    return result
+
+
+def parse_links(links: list[str]) -> list[str]:
+    """HostConfig.Links: "name:alias" (the CLI) or "/name:/self/alias" (the legacy form)."""
+    result = []
+    for link in links:
+        name, _, alias = link.partition(":")
+        name, alias = name.lstrip("/"), alias.rsplit("/", 1)[-1]
+        if not name:
+            raise InvalidArgument(f"invalid link {link!r}")
+        result.append(f"{name}:{alias or name}")
+    return result
+
+
+def create_fields(body: dict[str, Any], hc: dict[str, Any]) -> dict[str, Any]:
+    """The networking keyword arguments of a CreateRequest."""
+    network = get(hc, "NetworkMode", str, "", "HostConfig.")
+    endpoints = get_obj(get_obj(body, "NetworkingConfig"), "EndpointsConfig", "NetworkingConfig.")
+    aliases: list[str] = []
+    ip = ""
+    mac = get(body, "MacAddress", str, "")
+    for net, ep in endpoints.items():
+        if not isinstance(ep, dict):
+            raise InvalidArgument("EndpointsConfig entries must be objects")
+        if not network or network == "default":
+            network = net
+        aliases += get_str_list(ep, "Aliases", "EndpointsConfig.") or []
+        ip = str(get_obj(ep, "IPAMConfig").get("IPv4Address") or ip)
+        mac = str(ep.get("MacAddress") or mac)
+    return {
+        "network_mode": "" if network == "default" else network,
+        "publish": parse_port_bindings(get_obj(hc, "PortBindings", "HostConfig.")),
+        "links": parse_links(get_str_list(hc, "Links", "HostConfig.") or []),
+        "aliases": aliases,
+        "dns": get_str_list(hc, "Dns", "HostConfig.") or [],
+        "dns_search": get_str_list(hc, "DnsSearch", "HostConfig.") or [],
+        "dns_options": get_str_list(hc, "DnsOptions", "HostConfig.") or [],
+        "add_hosts": [h.replace("=", ":", 1) if ":" not in h.split("=")[0] and "=" in h else h
+                      for h in get_str_list(hc, "ExtraHosts", "HostConfig.") or []],
+        "ip": ip, "mac": mac,
+    }
+
+
+def _port_key(p: dict[str, Any]) -> str:
+    return f"{p['container_port']}/{p.get('proto', 'tcp')}"
+
+
+def ports_json(c: Container) -> dict[str, Any]:
+    """NetworkSettings.Ports: every published port with its host binding."""
+    ports: dict[str, Any] = {}
+    for p in c.network.get("ports", []) if c.running else []:
+        ports.setdefault(_port_key(p), []).append(
+            {"HostIp": p.get("host_ip") or "0.0.0.0", "HostPort": str(p["host_port"])})
+    return ports
+
+
+def ports_list(c: Container) -> list[dict[str, Any]]:
+    """The Ports array of GET /containers/json."""
+    return [{"IP": p.get("host_ip") or "0.0.0.0", "PrivatePort": p["container_port"],
+             "PublicPort": p["host_port"], "Type": p.get("proto", "tcp")}
+            for p in (c.network.get("ports", []) if c.running else [])]
+
+
+def network_settings(c: Container) -> dict[str, Any]:
+    """NetworkSettings of inspect, in docker's shape."""
+    networks: dict[str, Any] = {}
+    interfaces = c.network.get("interfaces", []) if c.running else []
+    for i in interfaces:
+        networks[i["network"]] = {
+            "IPAddress": i["ip"], "IPPrefixLen": i["prefixlen"], "Gateway": i["gateway"],
+            "MacAddress": i["mac"], "Aliases": c.config.aliases or None,
+            "NetworkID": i["network"], "EndpointID": i["host_ifname"],
+        }
+    first = interfaces[0] if interfaces else {}
+    return {
+        "Bridge": "", "SandboxKey": c.network.get("netns_path") or "" if c.running else "",
+        "Ports": ports_json(c), "IPAddress": first.get("ip", ""),
+        "IPPrefixLen": first.get("prefixlen", 0), "Gateway": first.get("gateway", ""),
+        "MacAddress": first.get("mac", ""), "Networks": networks,
+    }
+
+
+def default_network(mode: str) -> str:
+    """The network name a mode puts a container on (for summaries)."""
+    return DEFAULT_NETWORK if mode in ("", "default") else mode
