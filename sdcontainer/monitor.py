@@ -455,6 +455,13 @@ class Monitor:
 def serve(spec: LaunchSpec, listener: socket.socket) -> NoReturn:
     """The monitor's life, from fork to exit."""
     try:
+        # Touch as little as possible until systemd has moved us into the container's
+        # scope: memory pages copied before the move are charged to the daemon's cgroup.
+        deadline = time.monotonic() + 30
+        while not in_scope(spec.scope):
+            if time.monotonic() > deadline:
+                os._exit(125)
+            time.sleep(0.0005)
         os.setsid()
         sc.set_process_name("sdc-monitor")
         for sig in IGNORED:

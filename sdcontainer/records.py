@@ -59,6 +59,8 @@ class ContainerState:
     started_at: str = ZERO_TIME
     finished_at: str = ZERO_TIME
     stop_requested: bool = False
+    restart_count: int = 0  # restarts by the restart policy since the last explicit start
+    health: dict[str, Any] = field(default_factory=dict)  # docker's State.Health; {} = none
 
     @classmethod
     def load(cls, data: dict[str, Any]) -> ContainerState:
@@ -179,3 +181,10 @@ class ContainerStore:
         """Remove C's directories and everything in them."""
         shutil.rmtree(c.dir, ignore_errors=True)
         shutil.rmtree(c.run_dir, ignore_errors=True)
+
+
+def ensure_dirs() -> None:
+    """The daemon's directories: state private to root, runtime readable."""
+    for d in (paths.CONTAINERS_DIR, paths.RUN_CONTAINERS_DIR):
+        d.mkdir(parents=True, exist_ok=True, mode=0o700)
+    paths.RUN_DIR.chmod(0o755)

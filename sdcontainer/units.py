@@ -122,10 +122,16 @@ def start_scope(name: str, pid: int, description: str, limits: ScopeLimits) -> N
         props[b"CPUQuotaPerSecUSec"] = limits.cpu_quota_per_sec_us
     if limits.tasks_max:
         props[b"TasksMax"] = limits.tasks_max
-    # A failed scope of an earlier container by this name would block the new one.
-    reset_failed(scope)
-    _call(f"cannot create {scope}", _manager().Manager.StartTransientUnit,
-          scope.encode(), b"fail", props)
+    try:
+        _manager().Manager.StartTransientUnit(scope.encode(), b"fail", props)
+    except DBusError as e:
+        if "exists" not in str(e).lower():
+            raise _error(e, f"cannot create {scope}") from e
+        # A failed scope of an earlier container by this name (an OOM kill) is still
+        # loaded: forget it and try once more (runc #3780).
+        reset_failed(scope)
+        _call(f"cannot create {scope}", _manager().Manager.StartTransientUnit,
+              scope.encode(), b"fail", props)
 
 
 def stop(unit: str) -> None:
@@ -187,10 +193,12 @@ def active_state(unit: str) -> str:
 def wait_gone(unit: str, timeout: float) -> bool:
     """Wait until UNIT is no longer active; True if it went within TIMEOUT seconds."""
     deadline = time.monotonic() + timeout
+    delay = 0.001  # a scope whose last process left goes inactive within milliseconds
     while time.monotonic() < deadline:
         if active_state(unit) in ("inactive", "failed"):
             return True
-        time.sleep(0.02)
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
     return False
 
 

@@ -20,7 +20,6 @@ import signal
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from .. import paths, units
@@ -103,6 +102,7 @@ class Engine:
         self._pending_attach: dict[str, list[Callable[[bool], Awaitable[None]]]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Future[None]] = set()
+        self._released: set[str] = set()  # exited containers whose units are cleaned up
 
     # -- lookup -----------------------------------------------------------------
 
@@ -238,6 +238,7 @@ class Engine:
             raise
         c.state = ContainerState(status="running", pid=pid, monitor_pid=monitor_pid,
                                  started_at=now())
+        self._released.discard(c.id)
         self._watch(c)
         await asyncio.to_thread(self.store.save, c)
         self.events.emit("container", "start", c)
@@ -338,8 +339,8 @@ class Engine:
         c.state.error = str(result.get("error", ""))
         c.state.finished_at = str(result.get("finished_at") or now())
         c.state.pid = 0
-        await asyncio.to_thread(units.release, c.name)
-        await self._network_down(c)
+        await asyncio.gather(asyncio.to_thread(units.release, c.name), self._network_down(c))
+        self._released.add(c.id)
         await asyncio.to_thread(self.store.save, c)
         if c.state.oom_killed:
             self.events.emit("container", "oom", c)
@@ -416,7 +417,9 @@ class Engine:
         if c.id not in self.containers:
             return
         await self._network_down(c)
-        await asyncio.to_thread(units.release, c.name)
+        if c.id not in self._released and c.state.status != "created":
+            await asyncio.to_thread(units.release, c.name)
+        self._released.discard(c.id)
         await asyncio.to_thread(self.store.delete, c)
         self.containers.pop(c.id, None)
         self._locks.pop(c.id, None)
@@ -499,10 +502,3 @@ def merge_env(base: list[str], override: list[str]) -> list[str]:
     for e in override:
         result[e.split("=", 1)[0]] = e
     return list(result.values())
-
-
-def ensure_dirs() -> None:
-    """The daemon's directories, private to root."""
-    for d in (paths.CONTAINERS_DIR, paths.RUN_CONTAINERS_DIR):
-        d.mkdir(parents=True, exist_ok=True, mode=0o700)
-    Path(paths.RUN_DIR).chmod(0o755)

@@ -8,7 +8,6 @@ threaded, frozen heap.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import gc
 import grp
@@ -16,9 +15,13 @@ import logging
 import os
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 from .. import __version__, paths
 from ..errors import SdcError
+
+if TYPE_CHECKING:
+    import asyncio
 
 log = logging.getLogger("sdcontainerd")
 
@@ -48,6 +51,8 @@ def setup_logging(debug: bool) -> None:
 
 async def listen_unix(server: object, path: str, group: str) -> asyncio.AbstractServer:
     """The API socket, root:GROUP 0660 from the moment it exists (no wider window)."""
+    import asyncio
+
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
     os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
@@ -65,6 +70,8 @@ async def listen_unix(server: object, path: str, group: str) -> asyncio.Abstract
 
 async def serve(args: argparse.Namespace, engine: object) -> None:
     """Run until SIGTERM or SIGINT."""
+    import asyncio
+
     import pystemd.daemon
 
     from ..api import build_server
@@ -98,26 +105,33 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging(args.debug)
     try:
-        # Everything a monitor or the engine needs is imported now, before the fork.
-        from .. import monitor, units  # noqa: F401
-        from ..images.store import ImageStore
-        from ..network import NetworkConfig, NetworkManager
-        from ..records import ContainerStore
+        # The zygote is forked first, from a small heap holding only what a monitor
+        # needs, frozen: each monitor then dirties few copy-on-write pages.  The
+        # daemon's own libraries (pystemd's manager, pyroute2, the API) come after.
+        from .. import monitor  # noqa: F401
+        from ..records import ContainerStore, ensure_dirs
         from ..zygote import Zygote
-        from .core import Engine, ensure_dirs
-        from .networking import ContainerNetworking
 
         ensure_dirs()
         store = ContainerStore()
         lock_fd = store.lock()
-        images = ImageStore(paths.IMAGES_DIR)
         gc.collect()
         gc.freeze()
         zygote = Zygote(close_fds=(lock_fd,))
+        gc.unfreeze()
+
+        from ..images.store import ImageStore
+        from ..network import NetworkConfig, NetworkManager
+        from .core import Engine
+        from .networking import ContainerNetworking
+
+        images = ImageStore(paths.IMAGES_DIR)
         engine = Engine(store, images, zygote)
         engine.network = ContainerNetworking(
             NetworkManager(paths.STATE_DIR, paths.RUN_DIR, NetworkConfig.load(paths.CONFIG_FILE)),
             engine.get)
+        import asyncio
+
         try:
             asyncio.run(serve(args, engine))
         finally:
