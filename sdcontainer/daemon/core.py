@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import paths, units
+from .. import crashpoints, paths, units
 from ..errors import (
     Conflict,
     InvalidArgument,
@@ -103,6 +103,7 @@ class Engine:
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Future[None]] = set()
         self._released: set[str] = set()  # exited containers whose units are cleaned up
+        self._creating: set[str] = set()  # names taken by creates still awaiting the image
 
     # -- lookup -----------------------------------------------------------------
 
@@ -129,10 +130,19 @@ class Engine:
         """Record a new container; nothing runs yet."""
         name = validate_name(req.name) if req.name else names.generate(self._names())
         if name in self._names():
-            existing = next(c for c in self.containers.values() if c.name == name)
+            existing = next((c.id for c in self.containers.values() if c.name == name),
+                            "being created")
             raise Conflict(f'Conflict. The container name "/{name}" is already in use by '
-                           f'container "{existing.id}". You have to remove (or rename) that '
+                           f'container "{existing}". You have to remove (or rename) that '
                            "container to be able to reuse that name.")
+        # Reserved before the first await: two creates of one name must not both pass.
+        self._creating.add(name)
+        try:
+            return await self._create(req, name)
+        finally:
+            self._creating.discard(name)
+
+    async def _create(self, req: CreateRequest, name: str) -> Container:
         image = await asyncio.to_thread(self.images.resolve, req.image)
         ic = image.config
         if req.entrypoint is not None:
@@ -179,11 +189,12 @@ class Engine:
             await asyncio.to_thread(self.store.delete, c)
             raise
         self.containers[cid] = c
+        crashpoints.hit("record-written")
         self.events.emit("container", "create", c)
         return c
 
     def _names(self) -> set[str]:
-        return {c.name for c in self.containers.values()}
+        return {c.name for c in self.containers.values()} | self._creating
 
     def default_network_mode(self) -> str:
         """'bridge' once networking is available, else 'none'."""
@@ -219,6 +230,7 @@ class Engine:
         monitor_pid = 0
         try:
             monitor_pid = await asyncio.to_thread(self._spawn, spec)
+            crashpoints.hit("monitor-spawned")
             limits = units.ScopeLimits(
                 kill_signal=parse_signal(c.config.stop_signal),
                 stop_timeout_s=max(c.config.stop_timeout, 0),
@@ -227,9 +239,11 @@ class Engine:
                 tasks_max=c.config.pids_limit if c.config.pids_limit > 0 else 0)
             await asyncio.to_thread(units.start_scope, c.name, monitor_pid,
                                     f"sdcontainer {c.name} ({c.config.image})", limits)
+            crashpoints.hit("scope-created")
             for attach in self._pending_attach.pop(c.id, []):
                 await attach(True)
             pid = await monitor_client.go(c.control_socket)
+            crashpoints.hit("workload-started")
         except LaunchError as e:
             await self._start_failed(c, monitor_pid, e.exit_code, str(e))
             raise
@@ -417,6 +431,7 @@ class Engine:
         if c.id not in self.containers:
             return
         await self._network_down(c)
+        crashpoints.hit("rm-network-down")
         if c.id not in self._released and c.state.status != "created":
             await asyncio.to_thread(units.release, c.name)
         self._released.discard(c.id)
@@ -461,6 +476,18 @@ class Engine:
         for c in await asyncio.to_thread(self.store.load_all):
             self.containers[c.id] = c
             if not c.running:
+                if await asyncio.to_thread(units.active_state, c.scope) in (
+                        "active", "activating", "deactivating"):
+                    # A start the daemon died in: the scope exists, the record never
+                    # said running.  Finish it as a failed start.
+                    log.warning("container %s: stopping the scope of an unfinished start",
+                                c.name)
+                    with contextlib.suppress(SdcError):
+                        await asyncio.to_thread(units.kill, c.scope, signal.SIGKILL)
+                    await asyncio.to_thread(units.release, c.name)
+                    c.state = ContainerState(status="exited", exit_code=255, finished_at=now(),
+                                             error="the daemon died while starting it")
+                    await asyncio.to_thread(self.store.save, c)
                 continue
             if monitor_alive(c):
                 self._watch(c)
@@ -475,6 +502,10 @@ class Engine:
         if self.network is not None:
             await self.network.reconcile({c.id for c in self.containers.values() if c.running})
         await self.cleanup_orphans()
+        # Downloads and unpacks a crash cut short (in tmp/, unreferenced blobs) go.
+        collect = getattr(self.images, "collect_garbage", None)
+        if collect is not None:
+            await asyncio.to_thread(collect, clean_tmp=True)
 
     async def cleanup_orphans(self) -> None:
         """Remove directories that belong to no record (a crash between steps)."""

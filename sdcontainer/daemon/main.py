@@ -80,6 +80,7 @@ async def serve(args: argparse.Namespace, engine: object) -> None:
     from .core import Engine
 
     assert isinstance(engine, Engine)
+    watchdog = asyncio.ensure_future(ping_watchdog())
     await engine.reconcile()
     server = build_server(engine, [ImageAPI(engine), NetworkAPI(engine)])
     hosts = args.host or [f"unix://{paths.SOCKET}"]
@@ -96,8 +97,21 @@ async def serve(args: argparse.Namespace, engine: object) -> None:
     log.info("sdcontainerd %s serving %s", __version__, ", ".join(hosts))
     await stop.wait()
     pystemd.daemon.notify(False, "STOPPING=1")
+    watchdog.cancel()
     for s in servers:
         s.close()
+
+
+async def ping_watchdog() -> None:
+    """Tell systemd we live, twice per WatchdogSec: a wedged event loop gets us restarted."""
+    import asyncio
+
+    import pystemd.daemon
+
+    usec = int(os.environ.get("WATCHDOG_USEC", "0") or "0")
+    while usec > 0:
+        pystemd.daemon.notify(False, "WATCHDOG=1")
+        await asyncio.sleep(usec / 2e6)
 
 
 def main(argv: list[str] | None = None) -> int:

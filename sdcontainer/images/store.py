@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
-from sdcontainer import paths
+from sdcontainer import crashpoints, paths
 from sdcontainer.errors import Conflict, DigestMismatch, ImageError, InvalidArgument, NoSuchImage
 from sdcontainer.images import mediatypes as mt
 from sdcontainer.images.config import RegistriesConfig, load_config
@@ -183,6 +183,7 @@ class ImageStore:
                 copy_verified(src, f, digest, size, what)
                 f.flush()
                 os.fsync(f.fileno())
+            crashpoints.hit("blob-written")
             os.rename(tmp, final)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
@@ -267,6 +268,7 @@ class ImageStore:
                     {"diff_id": stats.diff_id, "blob": blob_digest, "size": stats.size},
                 )
                 _syncfs(work)
+                crashpoints.hit("layer-unpacked")
                 os.rename(work, final)
                 return stats.diff_id
             finally:

@@ -111,7 +111,8 @@ class Netlink:
         idx = self.index(host_name)
         if idx is None:
             raise SdcError(f"veth {host_name} vanished while being created")
-        self.ipr.link("set", index=idx, master=bridge_idx, state="up")
+        # The kernel ignores IFLA_IFALIAS when it creates a link: set it now.
+        self.ipr.link("set", index=idx, master=bridge_idx, state="up", ifalias=owner)
         # Hairpin: with br_netfilter, a container's packet to a published port
         # of its own is DNATed at bridge level and must leave by the port it
         # came in on.

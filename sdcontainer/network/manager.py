@@ -16,6 +16,7 @@ import secrets
 import socket
 from pathlib import Path
 
+from sdcontainer import crashpoints
 from sdcontainer.errors import Conflict, InvalidArgument, NotFound, SdcError
 
 from . import nsutil, ports
@@ -211,6 +212,7 @@ class NetworkManager:
             ifaces.append(Interface(network=net.name, ifname=f"eth{i}", host_ifname=host_if,
                                     ip=ip, prefixlen=ipaddress.ip_network(net.subnet).prefixlen,
                                     gateway=net.gateway, mac=mac))
+        crashpoints.hit("ip-allocated")
         hosts_p, resolv_p, hostname_p = self._container_files(cid)
         netns = self.netns_dir / cid
         att = Attachment(container_id=cid, mode="bridge", netns_path=str(netns),
@@ -224,6 +226,7 @@ class NetworkManager:
         for net in nets:
             self._ensure_network_up(net)
         inner = self._make_netns(netns, with_fd=True)
+        crashpoints.hit("netns-made")
         try:
             for iface, net in zip(ifaces, nets, strict=True):
                 self.nl.add_veth(iface.host_ifname, cid, net.bridge, inner.fd, iface.ifname,
@@ -231,10 +234,12 @@ class NetworkManager:
             for i, iface in enumerate(ifaces):
                 inner.nl.configure_inside(iface.ifname, iface.ip, iface.prefixlen,
                                           iface.gateway if i == 0 else None, self.config.mtu)
+            crashpoints.hit("veth-up")
         finally:
             inner.close()
         if resolved:
             self.firewall.add_ports(cid, ifaces[0].ip, resolved)
+            crashpoints.hit("nft-rule-added")
         self.names.write_all(ep, keep_loopback=False)
         self.names.refresh_peers(ep, [n.name for n in nets if n.user_defined])
         return att
