@@ -71,6 +71,9 @@ class ContainerConfig:
     add_hosts: list[str] = field(default_factory=list)  # "host:ip"
     mac: str = ""
     ip: str = ""
+    restart_policy: dict[str, Any] = field(default_factory=dict)  # {Name, MaximumRetryCount}
+    healthcheck: dict[str, Any] = field(default_factory=dict)  # docker's Config.Healthcheck
+    health_on_failure: str = "none"  # none | restart | kill | stop (podman's)
 
     @property
     def argv(self) -> list[str]:

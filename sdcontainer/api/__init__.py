@@ -7,11 +7,13 @@ from .containers import ContainerAPI
 from .execs import ExecAPI
 from .http import Router, Server
 from .system import SystemAPI
+from .systemd import SystemdAPI
 
 
 def build_server(engine: Engine, extra: list[object] | None = None) -> Server:
     """The API server for ENGINE, with every endpoint group registered."""
     router = Router()
-    for api in (SystemAPI(engine), ContainerAPI(engine), ExecAPI(engine), *(extra or [])):
+    for api in (SystemAPI(engine), ContainerAPI(engine), ExecAPI(engine), SystemdAPI(engine),
+                *(extra or [])):
         api.register(router)  # type: ignore[attr-defined]
     return Server(router)

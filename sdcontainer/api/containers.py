@@ -90,9 +90,8 @@ def parse_create(body: Any, name: str | None) -> CreateRequest:
     for key in UNSUPPORTED_HOST_CONFIG:
         if hc.get(key):
             raise InvalidArgument(f"HostConfig.{key} is not supported by sdcontainer yet")
-    restart = get_obj(hc, "RestartPolicy", "HostConfig.")
-    if restart.get("Name") not in (None, "", "no"):
-        raise InvalidArgument("restart policies are not supported by sdcontainer yet")
+    restart = get_obj(hc, "RestartPolicy", "HostConfig.")  # checked by the engine
+    healthcheck = get_obj(body, "Healthcheck")
     nano = get(hc, "NanoCpus", int, 0, "HostConfig.")
     quota, period = get(hc, "CpuQuota", int, 0, "HostConfig."), get(hc, "CpuPeriod", int, 0,
                                                                    "HostConfig.")
@@ -124,7 +123,9 @@ def parse_create(body: Any, name: str | None) -> CreateRequest:
         init=bool(get(hc, "Init", bool, False, "HostConfig.")),
         read_only=get(hc, "ReadonlyRootfs", bool, False, "HostConfig."),
         auto_remove=get(hc, "AutoRemove", bool, False, "HostConfig."),
-        mounts=mounts, labels=get_str_map(body, "Labels"), **netjson.create_fields(body, hc))
+        mounts=mounts, labels=get_str_map(body, "Labels"), **netjson.create_fields(body, hc),
+        restart_policy=restart, healthcheck=healthcheck,
+        health_on_failure=get(body, "HealthCheckOnFailureAction", str, "") or "none")
 
 
 def unix_time(rfc: str) -> int:
@@ -159,7 +160,8 @@ def status_text(c: Container) -> str:
     """The Status column of docker ps."""
     st = c.state
     if st.status == "running":
-        return f"Up {human_duration(time.time() - unix_time(st.started_at))}"
+        health = f" ({st.health['Status']})" if st.health.get("Status") else ""
+        return f"Up {human_duration(time.time() - unix_time(st.started_at))}{health}"
     if st.status == "exited":
         return (f"Exited ({st.exit_code}) "
                 f"{human_duration(time.time() - unix_time(st.finished_at))} ago")
@@ -197,8 +199,10 @@ def inspect(c: Container) -> dict[str, Any]:
             "Restarting": False, "OOMKilled": st.oom_killed, "Dead": st.status == "dead",
             "Pid": st.pid, "ExitCode": st.exit_code, "Error": st.error,
             "StartedAt": st.started_at, "FinishedAt": st.finished_at,
+            **({"Health": st.health} if st.health else {}),
         },
-        "Image": cfg.image_id, "Name": f"/{c.name}", "RestartCount": 0, "Driver": "overlay",
+        "Image": cfg.image_id, "Name": f"/{c.name}", "RestartCount": st.restart_count,
+        "Driver": "overlay",
         "Platform": "linux", "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "",
         "HostConfig": {
             "NetworkMode": cfg.network_mode, "AutoRemove": cfg.auto_remove,
@@ -206,7 +210,7 @@ def inspect(c: Container) -> dict[str, Any]:
             "Init": cfg.init, "ReadonlyRootfs": cfg.read_only,
             "Binds": [f"{m.source}:{m.target}{':ro' if m.readonly else ''}"
                       for m in cfg.mounts if m.type == "bind"],
-            "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+            "RestartPolicy": cfg.restart_policy or {"Name": "", "MaximumRetryCount": 0},
         },
         "Config": {
             "Hostname": cfg.hostname, "User": cfg.user, "Env": cfg.env, "Cmd": cfg.cmd,
@@ -214,6 +218,7 @@ def inspect(c: Container) -> dict[str, Any]:
             "WorkingDir": cfg.working_dir, "Labels": cfg.labels, "StopSignal": cfg.stop_signal,
             "StopTimeout": cfg.stop_timeout, "Tty": cfg.tty, "OpenStdin": cfg.open_stdin,
             "AttachStdin": False, "AttachStdout": False, "AttachStderr": False,
+            **({"Healthcheck": cfg.healthcheck} if cfg.healthcheck else {}),
         },
         "NetworkSettings": netjson.network_settings(c),
         "Mounts": mounts_json(c),

@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 
 from .. import __version__
 from ..errors import InvalidArgument, SdcError
-from . import attach, formatting, netcmds
+from . import attach, formatting, netcmds, systemdcmds
 from .client import APIError, Client, read_frames
 from .options import add_container_flags, create_body
 
@@ -82,6 +82,8 @@ def cmd_create(client: Client, ns: argparse.Namespace) -> int:
 
 def cmd_run(client: Client, ns: argparse.Namespace) -> int:
     cid = create(client, ns)
+    if ns.sdnotify and not ns.detach:  # the main process of a (generated) service
+        return systemdcmds.run_notified(client, cid, ns)
     if ns.detach:
         try:
             client.call("POST", f"/containers/{cid}/start")
@@ -558,6 +560,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("-a", "--all", action="store_true")
     v.add_argument("-f", "--force", action="store_true")
     netcmds.add_verbs(sub, verb)
+    systemdcmds.add_verbs(sub, verb)
     verb("version", cmd_version, "Show the sdcontainer version information")
     v = verb("info", cmd_info, "Display system-wide information")
     v.add_argument("-f", "--format")

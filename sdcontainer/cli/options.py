@@ -8,6 +8,8 @@ import re
 from typing import Any
 
 from ..errors import InvalidArgument
+from .systemdcmds import add_flags as add_systemd_flags
+from .systemdcmds import add_to_body as add_systemd_body
 
 UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 
@@ -58,6 +60,7 @@ def add_container_flags(p: argparse.ArgumentParser) -> None:
     a("--ip", help="IPv4 address (e.g., 172.30.100.104)")
     a("--mac-address", help="container MAC address (e.g., 92:d0:c6:0a:29:33)")
     a("--platform", help="set platform if server is multi-platform capable")
+    add_systemd_flags(p)  # --restart, --health-*, --sdnotify
     a("image", help="the image to run")
     a("command", nargs=argparse.REMAINDER, help="the command and its arguments")
 
@@ -193,4 +196,5 @@ def create_body(ns: argparse.Namespace) -> dict[str, Any]:
             body[key] = value
     if ns.stop_timeout is not None:
         body["StopTimeout"] = ns.stop_timeout
+    add_systemd_body(ns, body)
     return body

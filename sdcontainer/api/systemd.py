@@ -1,0 +1,61 @@
+"""Docker Engine API: pause and unpause (systemd's freezer), and the healthcheck
+probe that a container's healthcheck timer triggers (`sdcontainer healthcheck run`)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from .. import units
+from ..daemon.core import Engine
+from ..errors import Conflict, Unsupported
+from .http import Request, Response, Router, json_response
+
+
+def freeze_unsupported(name: str, verb: str) -> Unsupported:
+    """The one-line reason a host cannot pause."""
+    if os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
+        why = "systemd reports that it cannot freeze the container's scope on this host"
+    else:
+        layout = "hybrid" if os.path.isdir("/sys/fs/cgroup/unified") else "legacy (v1)"
+        why = (f"this host's cgroups cannot freeze it: systemd freezes units only on the "
+               f"unified cgroup v2 hierarchy, and this host uses the {layout} one")
+    return Unsupported(f"cannot {verb} container {name}: {why}")
+
+
+class SystemdAPI:
+    """Handlers bound to an engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def register(self, r: Router) -> None:
+        """Add our routes to R."""
+        r.add("POST", "/containers/{id}/pause", self.pause)
+        r.add("POST", "/containers/{id}/unpause", self.unpause)
+        r.add("POST", "/containers/{id}/healthcheck", self.healthcheck)
+
+    async def pause(self, req: Request) -> Response:
+        c = self.engine.get(req.params["id"])
+        if not c.running:
+            raise Conflict(f"Container {c.id} is not running")
+        try:
+            await asyncio.to_thread(units.freeze, c.scope)
+        except Unsupported:
+            raise freeze_unsupported(c.name, "pause") from None
+        self.engine.events.emit("container", "pause", c)
+        return Response(204)
+
+    async def unpause(self, req: Request) -> Response:
+        c = self.engine.get(req.params["id"])
+        if not c.running:
+            raise Conflict(f"Container {c.id} is not running")
+        try:
+            await asyncio.to_thread(units.thaw, c.scope)
+        except Unsupported:
+            raise freeze_unsupported(c.name, "unpause") from None
+        self.engine.events.emit("container", "unpause", c)
+        return Response(204)
+
+    async def healthcheck(self, req: Request) -> Response:
+        return json_response(await self.engine.hooks.health.probe(req.params["id"]))

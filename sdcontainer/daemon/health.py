@@ -1,0 +1,281 @@
+"""Healthchecks, driven by systemd: a transient timer and service per container.
+
+When a container with a healthcheck (the image's HEALTHCHECK or `--health-*`)
+starts, we create `sdcontainer-healthcheck@NAME.timer` with its service as an
+auxiliary unit, in one StartTransientUnit call.  The service runs in the
+container's slice and runs `sdcontainer healthcheck run NAME`, which asks the
+daemon to probe: the daemon execs the test through the container's monitor
+(as `exec` does), with the timeout, and folds the result into State.Health
+(docker's rules: FailingStreak, Retries, StartPeriod, the last five results).
+A change of status is an event (`health_status: healthy`); turning unhealthy
+triggers `--health-on-failure` (none, restart, kill, stop: podman's).
+
+The timer is BindsTo= the container's scope, so it stops with it, whoever
+stops the container; we stop it too when we see the exit, before the
+container's slice is released, so no probe starts in a slice being removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import shutil
+import signal
+import struct
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+from pystemd.dbusexc import DBusBaseError as DBusError
+from pystemd.systemd1 import unit_signatures
+
+from .. import units
+from ..errors import Conflict, InvalidArgument, SdcError
+from ..records import Container
+from . import monitor_client
+
+if TYPE_CHECKING:
+    from .core import Engine
+
+log = logging.getLogger(__name__)
+
+unit_signatures.KNOWN_UNIT_SIGNATURES.setdefault(b"AccuracyUSec", b"t")
+
+SECOND = 1_000_000_000  # docker's durations are nanoseconds
+DEFAULTS = {"Interval": 30 * SECOND, "Timeout": 30 * SECOND, "Retries": 3, "StartPeriod": 0}
+ACTIONS = ("none", "restart", "kill", "stop")
+MAX_LOG = 5
+MAX_OUTPUT = 4096
+
+
+def normalize(hc: Any) -> dict[str, Any]:
+    """docker's Config.Healthcheck, checked, defaults filled in; {} if there is no check."""
+    if not hc:
+        return {}
+    if not isinstance(hc, dict):
+        raise InvalidArgument("Healthcheck must be an object")
+    test = hc.get("Test") or []
+    if not isinstance(test, list) or not all(isinstance(t, str) for t in test):
+        raise InvalidArgument("Healthcheck.Test must be a list of strings")
+    if not test or test[0] == "NONE":
+        return {}
+    if test[0] not in ("CMD", "CMD-SHELL") or len(test) < 2:
+        raise InvalidArgument(f"invalid Healthcheck.Test {test!r}: use [\"CMD\", ...] or "
+                              "[\"CMD-SHELL\", \"command\"]")
+    out: dict[str, Any] = {"Test": test}
+    for key, default in DEFAULTS.items():
+        value = hc.get(key) or 0
+        if not isinstance(value, int) or value < 0:
+            raise InvalidArgument(f"invalid Healthcheck.{key} {value!r}")
+        if key != "Retries" and 0 < value < 1_000_000:
+            raise InvalidArgument(f"Healthcheck.{key} must be at least 1ms")
+        out[key] = value or default
+    return out
+
+
+def merge(image_hc: Any, request_hc: Any) -> dict[str, Any]:
+    """The request's healthcheck over the image's, field by field, as docker merges them."""
+    if isinstance(request_hc, dict) and request_hc.get("Test") == ["NONE"]:
+        return {}
+    base = dict(image_hc) if isinstance(image_hc, dict) else {}
+    if isinstance(request_hc, dict):
+        base.update({k: v for k, v in request_hc.items() if v})
+    return normalize(base)
+
+
+def argv_of(test: list[str]) -> list[str]:
+    """The command a test runs."""
+    return ["/bin/sh", "-c", test[1]] if test[0] == "CMD-SHELL" else test[1:]
+
+
+def timer_unit(name: str) -> str:
+    """The healthcheck timer of container NAME ('@' cannot clash with a container name)."""
+    return f"sdcontainer-healthcheck@{name}.timer"
+
+
+def service_unit(name: str) -> str:
+    """The healthcheck service of container NAME."""
+    return f"sdcontainer-healthcheck@{name}.service"
+
+
+def cli_path() -> str:
+    """The sdcontainer command beside our interpreter (a venv or /usr/bin)."""
+    found = shutil.which("sdcontainer", path=os.path.dirname(sys.executable))
+    return found or "/usr/bin/sdcontainer"
+
+
+def start_units(c: Container) -> None:
+    """Create C's timer and its service."""
+    hc = c.config.healthcheck
+    interval_us = int(hc["Interval"]) // 1000
+    timeout_s = int(hc["Timeout"]) // SECOND + 1
+    timer, service = timer_unit(c.name), service_unit(c.name)
+    for u in (timer, service):
+        if units.active_state(u) in ("active", "activating", "deactivating"):
+            with contextlib.suppress(SdcError):
+                units.stop(u)
+            units.wait_gone(u, 5)
+        units.reset_failed(u)
+    cli = cli_path()
+    timer_props: dict[bytes, Any] = {
+        b"Description": f"healthcheck timer of sdcontainer {c.name}".encode(),
+        b"OnActiveSec": interval_us, b"OnUnitActiveSec": interval_us,
+        b"AccuracyUSec": 1000, b"RemainAfterElapse": False,
+        b"BindsTo": [c.scope.encode()], b"After": [c.scope.encode()],
+        b"CollectMode": b"inactive-or-failed",
+    }
+    service_props: dict[bytes, Any] = {
+        b"Description": f"healthcheck of sdcontainer {c.name}".encode(),
+        b"Type": b"oneshot", b"Slice": units.slice_for(c.name).encode(),
+        b"ExecStart": [(cli.encode(), [cli.encode(), b"healthcheck", b"run", c.name.encode()],
+                        False)],
+        b"TimeoutStartUSec": (timeout_s + 30) * 1_000_000,
+        b"CollectMode": b"inactive-or-failed", b"SyslogIdentifier": b"sdcontainer-healthcheck",
+    }
+    try:
+        units._manager().Manager.StartTransientUnit(
+            timer.encode(), b"replace", timer_props, [(service.encode(), service_props)])
+    except DBusError as e:
+        raise SdcError(f"cannot create {timer}: {e}") from e
+
+
+def stop_units(name: str) -> None:
+    """Stop NAME's timer (and a probe in flight); no error if they are gone."""
+    for u in (timer_unit(name), service_unit(name)):
+        if units.active_state(u) != "inactive":
+            with contextlib.suppress(SdcError):
+                units.stop(u)
+        units.reset_failed(u)
+
+
+def demux(data: bytes) -> bytes:
+    """The payload of docker stream frames."""
+    out, i = bytearray(), 0
+    while i + 8 <= len(data):
+        size = struct.unpack(">I", data[i + 4:i + 8])[0]
+        out += data[i + 8:i + 8 + size]
+        i += 8 + size
+    return bytes(out)
+
+
+def now() -> str:
+    """RFC 3339 with nanoseconds, as docker logs probes."""
+    from .core import now as core_now
+
+    return core_now()
+
+
+class HealthManager:
+    """Probes, status and actions for one engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._tasks: set[asyncio.Future[None]] = set()
+        self._probing: dict[str, asyncio.Lock] = {}
+
+    async def started(self, c: Container) -> None:
+        """C started: its health starts as 'starting' and its timer runs."""
+        if not c.config.healthcheck:
+            return
+        c.state.health = {"Status": "starting", "FailingStreak": 0, "Log": []}
+        try:
+            await asyncio.to_thread(start_units, c)
+        except SdcError as e:
+            log.error("%s", e)
+
+    async def exiting(self, c: Container) -> None:
+        """C's workload is gone: stop its timer before its slice is released."""
+        if c.config.healthcheck:
+            await asyncio.to_thread(stop_units, c.name)
+
+    async def probe(self, ref: str) -> dict[str, Any]:
+        """Run C's test once and fold the result in; the new State.Health."""
+        c = self.engine.get(ref)
+        hc = c.config.healthcheck
+        if not hc:
+            raise Conflict(f"container {c.name} has no healthcheck defined")
+        if not c.running:
+            raise Conflict(f"container {c.name} is not running")
+        async with self._probing.setdefault(c.id, asyncio.Lock()):
+            started = now()
+            code, output = await self._run(c, argv_of(hc["Test"]), int(hc["Timeout"]) / SECOND)
+            if c.running:
+                self._record(c, {"Start": started, "End": now(), "ExitCode": code,
+                                 "Output": output})
+        return dict(c.state.health)
+
+    async def _run(self, c: Container, argv: list[str], timeout: float) -> tuple[int, str]:
+        exec_id = secrets.token_hex(16)
+        try:
+            answer, reader, writer = await monitor_client.request(
+                c.control_socket, op="exec", id=exec_id, argv=argv, env=[], cwd="", user="",
+                tty=False, stdin=False)
+        except SdcError as e:
+            return -1, str(e)
+        if "error" in answer:
+            writer.close()
+            return int(answer.get("code", 126)), str(answer["error"])
+        pid = int(answer.get("pid", 0))
+        data = bytearray()
+        try:
+            async with asyncio.timeout(timeout):
+                while chunk := await reader.read(65536):
+                    if len(data) < 64 * 1024:
+                        data += chunk
+                code = await self._exit_code(c, exec_id)
+        except TimeoutError:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+            return -1, f"Health check exceeded timeout ({timeout:g}s)"
+        finally:
+            writer.close()
+        return code, demux(bytes(data)).decode(errors="replace")[:MAX_OUTPUT]
+
+    async def _exit_code(self, c: Container, exec_id: str) -> int:
+        while True:
+            status = await monitor_client.call(c.control_socket, op="exec_status", id=exec_id)
+            if not status.get("running", False):
+                code = status.get("exit_code")
+                return 137 if code is None else int(code)
+            await asyncio.sleep(0.01)
+
+    def _record(self, c: Container, result: dict[str, Any]) -> None:
+        health = c.state.health or {"Status": "starting", "FailingStreak": 0, "Log": []}
+        old = health.get("Status", "starting")
+        health["Log"] = [*health.get("Log", []), result][-MAX_LOG:]
+        hc = c.config.healthcheck
+        if result["ExitCode"] == 0:
+            health["Status"], health["FailingStreak"] = "healthy", 0
+        else:
+            from ..api.containers import unix_time
+
+            in_start_period = (old == "starting" and time.time() - unix_time(c.state.started_at)
+                               < int(hc["StartPeriod"]) / SECOND)
+            if not in_start_period:
+                health["FailingStreak"] = int(health.get("FailingStreak", 0)) + 1
+                if health["FailingStreak"] >= int(hc["Retries"]):
+                    health["Status"] = "unhealthy"
+        c.state.health = health
+        with contextlib.suppress(SdcError):
+            self.engine.store.save(c)
+        if health["Status"] != old:
+            self.engine.events.emit("container", f"health_status: {health['Status']}", c)
+            if health["Status"] == "unhealthy" and c.config.health_on_failure != "none":
+                task = asyncio.ensure_future(self._act(c, c.config.health_on_failure))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+    async def _act(self, c: Container, action: str) -> None:
+        log.info("container %s is unhealthy: %s", c.name, action)
+        try:
+            if action == "restart":
+                await self.engine.restart(c.id)
+            elif action == "kill":
+                await self.engine.kill(c.id, "SIGKILL")
+            elif action == "stop":
+                await self.engine.stop(c.id)
+        except SdcError as e:
+            log.warning("health action %s on %s failed: %s", action, c.name, e)

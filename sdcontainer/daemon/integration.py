@@ -1,0 +1,106 @@
+"""The engine's systemd-native extras, behind a few hooks in core.py.
+
+Restart policies (restart.py), healthchecks (health.py) and registration with
+systemd-machined (machined.py) each react to the same moments of a
+container's life; the engine calls these hooks at those moments and knows
+nothing more about them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any
+
+from .. import machined
+from ..errors import InvalidArgument, SdcError
+from ..records import Container
+from ..spec import ContainerConfig
+from . import health, restart
+
+if TYPE_CHECKING:
+    from .core import CreateRequest, Engine
+
+log = logging.getLogger(__name__)
+
+
+def configure(config: ContainerConfig, req: CreateRequest, image_config: Any) -> None:
+    """Fill in CONFIG's restart policy and healthcheck from REQ and the image."""
+    policy = restart.from_json(req.restart_policy)
+    if policy.name != "no" and req.auto_remove:
+        raise InvalidArgument("conflicting options: cannot use a restart policy other than "
+                              "'no' with --rm (AutoRemove)")
+    config.restart_policy = policy.to_json()
+    config.healthcheck = health.merge(getattr(image_config, "healthcheck", None),
+                                      req.healthcheck)
+    if req.health_on_failure not in health.ACTIONS:
+        raise InvalidArgument(f"invalid health-on-failure action {req.health_on_failure!r}: "
+                              f"use {', '.join(health.ACTIONS)}")
+    config.health_on_failure = req.health_on_failure
+
+
+class Hooks:
+    """What happens besides the engine's own work at each step of a container's life."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.restarts = restart.RestartManager(engine)
+        self.health = health.HealthManager(engine)
+        self._tasks: set[asyncio.Future[None]] = set()
+
+    def explicit_start(self, c: Container) -> None:
+        """A user (not a policy) starts C."""
+        self.restarts.explicit_start(c)
+
+    def stop_requested(self, c: Container) -> bool:
+        """A user stops C; True if C was only waiting for a restart (now cancelled)."""
+        if self.restarts.cancel(c):
+            c.state.stop_requested = True
+            with contextlib.suppress(SdcError):
+                self.engine.store.save(c)
+            return True
+        return False
+
+    async def started(self, c: Container) -> None:
+        """C runs (its record is saved)."""
+        self.restarts.started(c)
+        if c.config.healthcheck or c.state.restart_count:
+            await self.health.started(c)
+            with contextlib.suppress(SdcError):
+                await asyncio.to_thread(self.engine.store.save, c)
+        self._background(self._register(c))
+
+    async def _register(self, c: Container) -> None:
+        try:
+            # No root directory: the rootfs is mounted only in the container's own mount
+            # namespace (the host reaches it as /proc/LEADER/root, as machined does).
+            await asyncio.to_thread(machined.register, c.name, c.id, c.state.pid, "")
+        except SdcError as e:
+            # A container that already ended (a short `run`) is no failure of ours.
+            alive = c.running and os.path.exists(f"/proc/{c.state.pid}")
+            log.log(logging.WARNING if alive else logging.DEBUG, "%s", e)
+
+    async def exiting(self, c: Container) -> None:
+        """C's workload is gone; its units are about to be released."""
+        await self.health.exiting(c)
+
+    async def exited(self, c: Container) -> None:
+        """C's exit is recorded: restart it (or not) and unregister it, off the exit path."""
+        async def after_exit() -> None:
+            # Unregister first: a restart registers the same name again.
+            await asyncio.to_thread(machined.unregister, c.name)
+            await self.restarts.exited(c)
+
+        self._background(after_exit())
+
+    def _background(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def daemon_started(self) -> None:
+        """The daemon has reconciled its records."""
+        await self.restarts.daemon_started()

@@ -1,0 +1,403 @@
+"""sdcontainer-generator: containers declared in files become systemd services.
+
+systemd runs generators early at boot and on every `systemctl daemon-reload`,
+passing three output directories (normal, early, late).  We read
+/etc/sdcontainer/containers/*.container and, for vendors,
+/usr/share/sdcontainer/containers/*.container (a file in /etc overrides one of
+the same name), each a TOML table whose keys mirror `sdcontainer run` flags:
+
+    image = "busybox"            # required
+    name = "web"                 # default: the file's stem
+    command = ["httpd", "-f"]    # or a string, split as a shell would
+    publish = ["8080:80"]
+    restart = "on-failure"       # the service's Restart=
+    notify = true                # the workload sends READY=1 itself
+    [service]
+    wanted-by = ["multi-user.target"]
+
+and write sdcontainer-NAME.service into the normal directory (the container's
+own scope is sdcontainer-NAME.scope: another unit type, no clash).  The
+service runs the container in the foreground, `sdcontainer run --rm
+--sdnotify=...`; its main process is that command, which relays signals
+(`systemctl kill`) to the container and exits with it.  What Quadlet learned
+is built in: Type=notify with NotifyAccess=all, KillMode=mixed, Delegate=yes,
+SyslogIdentifier=%N; a stop is `sdcontainer stop` (the container's own signal
+and timeout) and removes the container (podman #17516: ExecStopPost removes
+it even when the command was killed, so nothing is left to block the next
+start); and nothing can leave the unit stuck in stopping after `systemctl
+kill` (podman #26640): the main process ends when the container does, and
+every stop command has a bounded wait.  `[Install]`-like wanted-by/required-by
+become .wants/.requires symlinks here, since generated units cannot be
+enabled.
+
+An invalid file produces no unit and one line in the journal.  Stdlib only:
+this runs at boot, before most of the system.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import signal
+import socket
+import sys
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SEARCH_PATH = (Path("/etc/sdcontainer/containers"), Path("/usr/share/sdcontainer/containers"))
+NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
+UNIT_RE = re.compile(r"[a-zA-Z0-9:_.@\\-]+\.(service|target|socket|mount|path|timer|slice|"
+                     r"device|scope|swap|automount)")
+RESTART = {"no": "no", "on-failure": "on-failure", "always": "always",
+           "unless-stopped": "always"}
+
+# key -> (type, run flag); list-typed keys repeat the flag.
+FLAGS: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "entrypoint": (str, "--entrypoint"), "env": ((list, dict), "-e"),
+    "publish": (list, "-p"), "volume": (list, "-v"), "network": (str, "--network"),
+    "memory": ((str, int), "-m"), "cpus": ((str, int, float), "--cpus"),
+    "pids-limit": (int, "--pids-limit"), "stop-signal": (str, "--stop-signal"),
+    "stop-timeout": (int, "--stop-timeout"), "user": (str, "--user"),
+    "workdir": (str, "--workdir"), "hostname": (str, "--hostname"), "init": (bool, "--init"),
+    "read-only": (bool, "--read-only"), "label": ((list, dict), "--label"),
+    "tmpfs": (list, "--tmpfs"), "add-host": (list, "--add-host"), "dns": (list, "--dns"),
+    "health-cmd": (str, "--health-cmd"), "health-interval": (str, "--health-interval"),
+    "health-timeout": (str, "--health-timeout"), "health-retries": (int, "--health-retries"),
+    "health-start-period": (str, "--health-start-period"),
+    "health-on-failure": (str, "--health-on-failure"),
+}
+OTHER_KEYS: dict[str, type | tuple[type, ...]] = {
+    "image": str, "name": str, "command": (list, str), "restart": str, "notify": bool,
+    "service": dict}
+SERVICE_KEYS = {"wanted-by", "required-by", "after", "before", "requires", "wants",
+                "timeout-start-sec"}
+
+
+class Invalid(Exception):
+    """A .container file we cannot turn into a unit."""
+
+
+@dataclass
+class Container:
+    """A parsed .container file (or an existing container, for `generate systemd`)."""
+
+    name: str
+    image: str
+    command: list[str] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)  # run flags before the image
+    restart: str = "no"
+    notify: bool = False
+    stop_timeout: int = 10
+    stop_signal: str = "SIGTERM"
+    service: dict[str, list[str]] = field(default_factory=dict)
+    timeout_start: str = ""
+    source: str = ""
+
+
+def _strings(value: Any, what: str) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise Invalid(f"{what} must be a string or a list of strings")
+
+
+def parse(data: dict[str, Any], stem: str, source: str = "") -> Container:
+    """A .container file's table as a Container; Invalid names the first problem."""
+    for key, value in data.items():
+        expected = FLAGS[key][0] if key in FLAGS else OTHER_KEYS.get(key)
+        if expected is None:
+            raise Invalid(f"unknown key {key!r}")
+        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            raise Invalid(f"key {key!r} has the wrong type ({type(value).__name__})")
+    image = data.get("image")
+    if not image:
+        raise Invalid("no image given (image = \"...\")")
+    name = data.get("name", stem)
+    if not NAME_RE.fullmatch(name) or len(name) > 100:
+        raise Invalid(f"invalid container name {name!r}: [a-zA-Z0-9][a-zA-Z0-9_.-]* "
+                      "(at most 100 characters)")
+    command = data.get("command", [])
+    if isinstance(command, str):
+        try:
+            command = shlex.split(command)
+        except ValueError as e:
+            raise Invalid(f"command: {e}") from None
+    elif not all(isinstance(c, str) for c in command):
+        raise Invalid("command must be a string or a list of strings")
+    restart = data.get("restart", "no")
+    policy, _, retries = restart.partition(":")
+    if policy not in RESTART or (retries and (policy != "on-failure" or not retries.isdigit())):
+        raise Invalid(f"invalid restart {restart!r}: no, on-failure[:N], always or "
+                      "unless-stopped")
+    c = Container(name=name, image=image, command=command, restart=restart,
+                  notify=bool(data.get("notify", False)), source=source)
+    for key, (_, flag) in FLAGS.items():
+        if key not in data:
+            continue
+        value = data[key]
+        if isinstance(value, bool):
+            if value:
+                c.flags.append(flag)
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                c.flags += [flag, f"{k}={v}"]
+        elif isinstance(value, list):
+            for v in value:
+                if not isinstance(v, str | int):
+                    raise Invalid(f"{key} entries must be strings")
+                c.flags += [flag, str(v)]
+        else:
+            c.flags += [flag, str(value)]
+    if "stop-timeout" in data:
+        c.stop_timeout = int(data["stop-timeout"])
+    if "stop-signal" in data:
+        c.stop_signal = str(data["stop-signal"])
+        sig = c.stop_signal.upper()
+        if not sig.isdigit() and not hasattr(signal.Signals, sig if sig.startswith("SIG")
+                                             else "SIG" + sig):
+            raise Invalid(f"invalid stop-signal {c.stop_signal!r}")
+    for key, value in data.get("service", {}).items():
+        if key not in SERVICE_KEYS:
+            raise Invalid(f"unknown key {key!r} in [service]")
+        if key == "timeout-start-sec":
+            if not isinstance(value, str | int):
+                raise Invalid("timeout-start-sec must be a string or a number")
+            c.timeout_start = str(value)
+            continue
+        units = _strings(value, f"[service] {key}")
+        for u in units:
+            if not UNIT_RE.fullmatch(u):
+                raise Invalid(f"invalid unit name {u!r} in [service] {key}")
+        c.service[key] = units
+    return c
+
+
+def quote(arg: str) -> str:
+    """ARG as one word of a systemd command line (specifiers and variables escaped)."""
+    escaped = arg.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    escaped = escaped.replace("%", "%%").replace("$", "$$")
+    if escaped and re.fullmatch(r"[A-Za-z0-9_@%+=:,./-]+", escaped):
+        return escaped
+    return f'"{escaped}"'
+
+
+def command_line(argv: list[str]) -> str:
+    """ARGV for ExecStart= and friends."""
+    return " ".join(quote(a) for a in argv)
+
+
+def signal_number(name: str) -> int:
+    """A signal name or number as its number."""
+    text = name.upper()
+    if text.isdigit():
+        return int(text)
+    return int(signal.Signals[text if text.startswith("SIG") else "SIG" + text])
+
+
+def cli_path() -> str:
+    """The sdcontainer command beside our interpreter (a venv or /usr/bin)."""
+    candidate = Path(sys.executable).parent / "sdcontainer"
+    return str(candidate) if candidate.exists() else "/usr/bin/sdcontainer"
+
+
+def render(c: Container, cli: str | None = None) -> str:
+    """The service unit for C."""
+    cli = cli or cli_path()
+    policy = c.restart.partition(":")[0]
+    retries = c.restart.partition(":")[2]
+    sdnotify = "container" if c.notify else "conmon"
+    run = [cli, "run", "--rm", "--name", c.name, f"--sdnotify={sdnotify}", *c.flags,
+           c.image, *c.command]
+    stop_timeout = max(c.stop_timeout, 0)
+    svc = c.service
+    lines = ["# Generated by sdcontainer-generator" + (f" from {c.source}" if c.source else ""),
+             "[Unit]", f"Description=sdcontainer {c.name} ({c.image})",
+             "Documentation=man:sdcontainer(1)"]
+    if c.source:
+        lines.append(f"SourcePath={c.source}")
+    lines += [
+        "Requires=sdcontainerd.service",
+        "After=sdcontainerd.service network-online.target",
+        "Wants=network-online.target",
+    ]
+    for key, directive in (("after", "After"), ("before", "Before"), ("requires", "Requires"),
+                           ("wants", "Wants")):
+        if svc.get(key):
+            lines.append(f"{directive}={' '.join(svc[key])}")
+    if policy == "on-failure" and retries:
+        lines += [f"StartLimitBurst={int(retries) + 1}", "StartLimitIntervalSec=infinity"]
+    lines += [
+        "", "[Service]",
+        "Type=notify", "NotifyAccess=all", "KillMode=mixed", "Delegate=yes",
+        "SyslogIdentifier=%N", "Environment=SDCONTAINER_SYSTEMD_UNIT=%n",
+        # A container left by a crash or a SIGKILLed command would block the name.
+        f"ExecStartPre=-{command_line([cli, 'rm', '-f', c.name])}",
+        f"ExecStart={command_line(run)}",
+        f"ExecStop={command_line([cli, 'stop', '-t', str(stop_timeout), c.name])}",
+        f"ExecStopPost=-{command_line([cli, 'rm', '-f', c.name])}",
+        # The container's end by its own stop signal is a clean stop, not a failure.
+        f"SuccessExitStatus={128 + signal_number(c.stop_signal)}",
+        f"TimeoutStopSec={stop_timeout + 30}",
+        f"Restart={RESTART[policy]}",
+    ]
+    if c.timeout_start:
+        lines.append(f"TimeoutStartSec={c.timeout_start}")
+    if svc.get("wanted-by") or svc.get("required-by"):
+        lines += ["", "[Install]"]
+        if svc.get("wanted-by"):
+            lines.append(f"WantedBy={' '.join(svc['wanted-by'])}")
+        if svc.get("required-by"):
+            lines.append(f"RequiredBy={' '.join(svc['required-by'])}")
+    return "\n".join(lines) + "\n"
+
+
+def unit_name(c: Container) -> str:
+    """The service's name."""
+    return f"sdcontainer-{c.name}.service"
+
+
+def from_inspect(info: dict[str, Any]) -> Container:
+    """An existing container (its inspect JSON) as the Container that would recreate it."""
+    cfg, hc = info.get("Config") or {}, info.get("HostConfig") or {}
+    name = str(info.get("Name", "")).lstrip("/")
+    c = Container(name=name, image=str(cfg.get("Image", "")), command=list(cfg.get("Cmd") or []))
+    flags: list[str] = []
+    if cfg.get("Entrypoint"):
+        flags += ["--entrypoint", cfg["Entrypoint"][0]]
+        c.command = [*cfg["Entrypoint"][1:], *c.command]
+    for e in cfg.get("Env") or []:
+        key = e.split("=", 1)[0]
+        if key in ("PATH", "HOSTNAME", "TERM"):
+            continue
+        if e == "NOTIFY_SOCKET=/run/notify/notify.sock":
+            c.notify = True
+            continue
+        flags += ["-e", e]
+    for b in hc.get("Binds") or []:
+        if b.endswith(":/run/notify") or ":/run/notify:" in b:
+            continue
+        flags += ["-v", b]
+    for port, bindings in (hc.get("PortBindings") or {}).items():
+        for bnd in bindings or []:
+            host = ":".join(x for x in (bnd.get("HostIp"), bnd.get("HostPort")) if x)
+            flags += ["-p", f"{host}:{port}" if host else port]
+    mode = hc.get("NetworkMode") or ""
+    if mode and mode not in ("default", "bridge"):
+        flags += ["--network", mode]
+    if hc.get("Memory"):
+        flags += ["-m", str(hc["Memory"])]
+    if hc.get("NanoCpus"):
+        flags += ["--cpus", f"{hc['NanoCpus'] / 1e9:g}"]
+    if hc.get("PidsLimit"):
+        flags += ["--pids-limit", str(hc["PidsLimit"])]
+    if cfg.get("StopSignal") and cfg["StopSignal"] != "SIGTERM":
+        flags += ["--stop-signal", cfg["StopSignal"]]
+        c.stop_signal = cfg["StopSignal"]
+    if cfg.get("StopTimeout") is not None:
+        c.stop_timeout = int(cfg["StopTimeout"])
+        flags += ["--stop-timeout", str(c.stop_timeout)]
+    for key, flag in (("User", "--user"), ("WorkingDir", "--workdir")):
+        if cfg.get(key) and not (key == "WorkingDir" and cfg[key] == "/"):
+            flags += [flag, cfg[key]]
+    if hc.get("Init"):
+        flags.append("--init")
+    if hc.get("ReadonlyRootfs"):
+        flags.append("--read-only")
+    for k, v in (cfg.get("Labels") or {}).items():
+        flags += ["--label", f"{k}={v}"]
+    policy = hc.get("RestartPolicy") or {}
+    if policy.get("Name") not in (None, "", "no"):
+        c.restart = policy["Name"]
+        if policy.get("MaximumRetryCount"):
+            c.restart += f":{policy['MaximumRetryCount']}"
+    c.flags = flags
+    c.service = {"wanted-by": ["multi-user.target"]}
+    return c
+
+
+# -- running as a generator ----------------------------------------------------
+
+def log(message: str) -> None:
+    """One line to the journal (generators have no journal stream of their own).
+
+    systemd 252 runs generators with PID 1's stderr, which is the console, not
+    the journal; systemd's own generators log to /dev/kmsg.  We use journald's
+    native socket when it is up (daemon-reload), else the kmsg as systemd's
+    generators do at boot (not inside a container: the kmsg is the host's),
+    and always stderr.
+    """
+    print(f"sdcontainer-generator: {message}", file=sys.stderr)
+    fields = (b"PRIORITY=3\nSYSLOG_IDENTIFIER=sdcontainer-generator\nMESSAGE="
+              + message.encode(errors="replace").replace(b"\n", b" ") + b"\n")
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+            s.sendto(fields, "/run/systemd/journal/socket")
+        return
+    except OSError:
+        pass
+    if os.environ.get("container"):  # noqa: SIM112 - systemd's name for it
+        return
+    try:
+        with open("/dev/kmsg", "w") as k:
+            k.write(f"<3>sdcontainer-generator: {message}\n")
+    except OSError:
+        pass
+
+
+def sources(search: tuple[Path, ...] = SEARCH_PATH) -> list[Path]:
+    """The .container files, a name in an earlier directory hiding later ones."""
+    seen: dict[str, Path] = {}
+    for d in search:
+        try:
+            entries = sorted(d.glob("*.container"))
+        except OSError:
+            continue
+        for f in entries:
+            seen.setdefault(f.name, f)
+    return [seen[k] for k in sorted(seen)]
+
+
+def generate(out: Path, search: tuple[Path, ...] = SEARCH_PATH) -> int:
+    """Write a unit into OUT for each valid file; the number of invalid files."""
+    bad = 0
+    names: dict[str, Path] = {}
+    for f in sources(search):
+        try:
+            with open(f, "rb") as fh:
+                data = tomllib.load(fh)
+            c = parse(data, f.stem, str(f))
+            if c.name in names:
+                raise Invalid(f"container name {c.name!r} is also declared in {names[c.name]}")
+        except (Invalid, tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as e:
+            log(f"{f}: {e}; no unit generated")
+            bad += 1
+            continue
+        names[c.name] = f
+        unit = unit_name(c)
+        (out / unit).write_text(render(c))
+        for key, suffix in (("wanted-by", "wants"), ("required-by", "requires")):
+            for target in c.service.get(key, []):
+                d = out / f"{target}.{suffix}"
+                d.mkdir(exist_ok=True)
+                link = d / unit
+                if not link.is_symlink():
+                    link.symlink_to(f"../{unit}")
+    return bad
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: `sdcontainer-generator NORMAL_DIR [EARLY_DIR LATE_DIR]`."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) not in (1, 3):
+        print("usage: sdcontainer-generator NORMAL_DIR [EARLY_DIR LATE_DIR]", file=sys.stderr)
+        return 1
+    generate(Path(args[0]))
+    return 0  # a bad file must not fail the whole daemon-reload
+
+
+if __name__ == "__main__":
+    sys.exit(main())

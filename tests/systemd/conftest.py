@@ -1,0 +1,17 @@
+"""The systemd-native tests share the integration suite's fixtures (a real daemon in the box)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import busybox, daemon, name  # noqa: F401
+
+pytestmark = pytest.mark.box
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if str(item.fspath).startswith(str(Path(__file__).parent)):
+            item.add_marker(pytest.mark.box)
