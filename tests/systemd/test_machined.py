@@ -1,0 +1,49 @@
+"""systemd-machined sees running containers, acts on them, and forgets them."""
+
+from __future__ import annotations
+
+import json
+
+from tests.integration.conftest import sdc, sh, systemctl, wait_for
+
+
+def machines() -> list[str]:
+    r = sh("machinectl", "list", "--no-legend", "--no-pager", check=False)
+    return [line.split()[0] for line in r.stdout.splitlines() if line.strip()]
+
+
+def state(name: str) -> dict:  # type: ignore[type-arg]
+    return json.loads(sdc("inspect", name).stdout)[0]["State"]  # type: ignore[no-any-return]
+
+
+def test_registered_while_running(busybox: str, name: str) -> None:
+    assert sdc("run", "-d", "--name", name, busybox, "sleep", "1000").returncode == 0
+    assert wait_for(lambda: name in machines())
+    status = sh("machinectl", "status", name, "--no-pager").stdout
+    pid = state(name)["Pid"]
+    assert f"Leader: {pid}" in status
+    assert "Service: sdcontainer; class container" in status
+    assert f"sdcontainer-{name}.scope" in status
+    assert sh("machinectl", "show", name, "-p", "Class", "--value").stdout.strip() == "container"
+    assert sdc("stop", "-t", "1", name).returncode == 0
+    assert wait_for(lambda: name not in machines())
+
+
+def test_machinectl_terminate_is_recorded(busybox: str, name: str) -> None:
+    # --init: a bare `sleep` as PID 1 would ignore SIGTERM until the stop timeout.
+    assert sdc("run", "-d", "--init", "--name", name, busybox, "sleep", "1000").returncode == 0
+    assert wait_for(lambda: name in machines())
+    sh("machinectl", "terminate", name)
+    assert wait_for(lambda: state(name)["Status"] == "exited")
+    assert state(name)["ExitCode"] == 143  # the scope's stop signal, SIGTERM
+    assert systemctl("is-active", f"sdcontainer-{name}.scope").stdout.strip() != "active"
+    assert wait_for(lambda: name not in machines())
+
+
+def test_machinectl_kill(busybox: str, name: str) -> None:
+    assert sdc("run", "-d", "--name", name, busybox, "sleep", "1000").returncode == 0
+    assert wait_for(lambda: name in machines())
+    sh("machinectl", "kill", "-s", "KILL", name)
+    assert wait_for(lambda: state(name)["Status"] == "exited")
+    assert state(name)["ExitCode"] == 137
+    assert wait_for(lambda: name not in machines())
