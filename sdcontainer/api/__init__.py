@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..daemon.core import Engine
+from .container_ops import ContainerOpsAPI
 from .containers import ContainerAPI
 from .execs import ExecAPI
 from .http import Router, Server
@@ -13,7 +14,7 @@ from .systemd import SystemdAPI
 def build_server(engine: Engine, extra: list[object] | None = None) -> Server:
     """The API server for ENGINE, with every endpoint group registered."""
     router = Router()
-    for api in (SystemAPI(engine), ContainerAPI(engine), ExecAPI(engine), SystemdAPI(engine),
-                *(extra or [])):
+    for api in (SystemAPI(engine), ContainerAPI(engine), ContainerOpsAPI(engine),
+                ExecAPI(engine), SystemdAPI(engine), *(extra or [])):
         api.register(router)  # type: ignore[attr-defined]
     return Server(router)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import json
 import shlex
 import struct
 import time
@@ -14,10 +15,11 @@ from typing import Any
 from .. import units
 from ..daemon import logs, monitor_client
 from ..daemon.core import CreateRequest, Engine
-from ..errors import Conflict, InvalidArgument, SdcError
+from ..errors import Conflict, InvalidArgument, NoSuchImage, SdcError
 from ..records import Container
+from ..signals import parse_signal
 from ..spec import MountSpec
-from . import netjson, proxy
+from . import filters, netjson, proxy
 from .http import Hijack, Request, Response, Router, Stream, json_response
 from .wire import get, get_obj, get_str_list, get_str_map
 
@@ -211,6 +213,9 @@ def inspect(c: Container) -> dict[str, Any]:
             "Binds": [f"{m.source}:{m.target}{':ro' if m.readonly else ''}"
                       for m in cfg.mounts if m.type == "bind"],
             "RestartPolicy": cfg.restart_policy or {"Name": "", "MaximumRetryCount": 0},
+            # Logs go to the journal, as with docker's journald driver (docker-py reads
+            # this to decide whether it can fetch a detached run's output).
+            "LogConfig": {"Type": "journald", "Config": {}},
         },
         "Config": {
             "Hostname": cfg.hostname, "User": cfg.user, "Env": cfg.env, "Cmd": cfg.cmd,
@@ -254,12 +259,20 @@ class ContainerAPI:
         r.add("GET", "/containers/{id}/top", self.top)
 
     async def create(self, req: Request) -> Response:
-        c = await self.engine.create(parse_create(req.json(), req.arg("name") or None))
+        create = parse_create(req.json(), req.arg("name") or None)
+        try:
+            c = await self.engine.create(create)
+        except NoSuchImage:
+            # docker's exact words: docker-py tells ImageNotFound (and pulls) by them.
+            raise NoSuchImage(f"No such image: {create.image}") from None
         return json_response({"Id": c.id, "Warnings": []}, 201)
 
     async def list(self, req: Request) -> Response:
         show_all = req.flag("all")
-        found = [c for c in self.engine.containers.values() if show_all or c.running]
+        keep = filters.container_filter(req.arg("filters"), self.engine)
+        found = [c for c in self.engine.containers.values()
+                 if (show_all or c.running or filters.wants_stopped(req.arg("filters")))
+                 and keep(c)]
         found.sort(key=lambda c: c.created, reverse=True)
         limit = req.int_arg("limit", -1) or -1
         if limit > 0:
@@ -275,7 +288,9 @@ class ContainerAPI:
 
     async def stop(self, req: Request) -> Response:
         t = req.int_arg("t")
-        await self.engine.stop(req.params["id"], t)
+        c = self.engine.get(req.params["id"])
+        await self.engine.stop(c.id, t)
+        self.engine.events.emit("container", "stop", c)
         return Response(204)
 
     async def restart(self, req: Request) -> Response:
@@ -283,12 +298,33 @@ class ContainerAPI:
         return Response(204)
 
     async def kill(self, req: Request) -> Response:
-        await self.engine.kill(req.params["id"], req.arg("signal") or "SIGKILL")
+        c, sig = self.engine.get(req.params["id"]), req.arg("signal") or "SIGKILL"
+        await self.engine.kill(c.id, sig)
+        self.engine.events.emit("container", "kill", c, signal=str(parse_signal(sig)))
         return Response(204)
 
-    async def wait(self, req: Request) -> Response:
-        code = await self.engine.wait(req.params["id"], req.arg("condition") or "not-running")
-        return json_response({"StatusCode": code, "Error": None})
+    async def wait(self, req: Request) -> Stream:
+        # docker's clients wait for the response head before they start the container
+        # (docker run: create, attach, wait?condition=next-exit, start), so the head goes
+        # out at once and the body when the container exits, as dockerd flushes it.
+        c = self.engine.get(req.params["id"])
+        condition = req.arg("condition") or "not-running"
+        if condition not in ("not-running", "next-exit", "removed"):
+            raise InvalidArgument(f"invalid condition {condition!r}")
+        waiting = asyncio.ensure_future(self.engine.wait(c.id, condition))
+
+        async def chunks() -> AsyncIterator[bytes]:
+            try:
+                yield b""
+                code = await waiting
+            except SdcError as e:
+                yield json.dumps({"StatusCode": -1, "Error": {"Message": str(e)}}).encode()
+                return
+            finally:
+                waiting.cancel()
+            yield json.dumps({"StatusCode": code, "Error": None}).encode() + b"\n"
+
+        return Stream(chunks())
 
     async def remove(self, req: Request) -> Response:
         await self.engine.remove(req.params["id"], force=req.flag("force"))

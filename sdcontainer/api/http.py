@@ -23,7 +23,9 @@ from ..errors import InvalidArgument, NotFound, SdcError
 log = logging.getLogger(__name__)
 
 MAX_HEADER = 64 * 1024
+HIJACK_SETTLE = 0.02  # seconds between an upgrade head and the stream
 MAX_BODY = 64 * 1024 * 1024
+MIN_API = (1, 24)
 VERSION_PREFIX = re.compile(r"^/v(\d+)\.(\d+)(/.*)$")
 REASONS = {200: "OK", 201: "Created", 204: "No Content", 101: "UPGRADED", 304: "Not Modified",
            400: "Bad Request", 403: "Forbidden", 404: "Not Found", 409: "Conflict",
@@ -278,11 +280,16 @@ class Server:
             if raw is None:
                 return False
             method, path, query, headers = parse_head(raw)
+            log.debug("%s %s", method, path)
             req = Request(method, path, query, headers, reader, writer)
             m = VERSION_PREFIX.match(path)
             if m:
                 req.api_version = (int(m.group(1)), int(m.group(2)))
                 req.path = m.group(3)
+                if req.api_version < MIN_API:
+                    raise HTTPError(400, f"client version {m.group(1)}.{m.group(2)} is too old. "
+                                    "Minimum supported API version is 1.24, please upgrade "
+                                    "your client to a newer version")
             handler, req.params, stream_body = self.router.find(method, req.path)
             if not stream_body:
                 req.body = await read_body(reader, headers)
@@ -325,5 +332,10 @@ class Server:
         extra = {"Connection": "Upgrade", "Upgrade": "tcp"} if upgrade else {}
         writer.write(head(101 if upgrade else 200, result.content_type, extra))
         await writer.drain()
+        # Some clients (docker-py over requests) read the head through a buffered file
+        # and then switch to the raw socket: bytes that arrive with the head are lost.
+        # dockerd starts an exec only after the upgrade; our monitor may already have
+        # output waiting, so let the head reach the client on its own first.
+        await asyncio.sleep(HIJACK_SETTLE)
         await result.run(reader, writer)
         return False

@@ -14,7 +14,7 @@ from typing import Any
 
 from .. import paths
 from ..daemon.core import Engine
-from ..errors import Conflict, InvalidArgument, SdcError
+from ..errors import Conflict, InvalidArgument, NoSuchImage, SdcError
 from ..images.model import Image
 from .containers import unix_time
 from .http import Request, Response, Router, Stream, body_chunks, json_response
@@ -182,7 +182,11 @@ class ImageAPI:
         return json_response([summary(i) for i in images])
 
     async def inspect(self, req: Request) -> Response:
-        img = await asyncio.to_thread(self.store.resolve, req.params["name"])
+        try:
+            img = await asyncio.to_thread(self.store.resolve, req.params["name"])
+        except NoSuchImage:
+            # docker's exact words: docker-py tells ImageNotFound by them.
+            raise NoSuchImage(f"No such image: {req.params['name']}") from None
         return json_response(inspect(img))
 
     async def tag(self, req: Request) -> Response:
@@ -205,8 +209,10 @@ class ImageAPI:
                            f"\"{req.params['name']}\" (must force) - container {user} is using "
                            f"its referenced image {img.short_id}")
         removed = await asyncio.to_thread(self.store.remove, req.params["name"], force=force)
-        return json_response([{"Untagged" if ":" in r and not r.startswith("sha256:")
-                               else "Deleted": r} for r in removed])
+        # The store answers docker's CLI lines ("Untagged: x", "Deleted: sha256:..."):
+        # the API gives them as [{"Untagged": "x"}, {"Deleted": "sha256:..."}].
+        return json_response([{kind: value} for kind, _, value in
+                              (r.partition(": ") for r in removed)])
 
     async def prune(self, req: Request) -> Response:
         filters = json.loads(req.arg("filters") or "{}")

@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import platform
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -75,7 +76,8 @@ class SystemAPI:
                 while True:
                     timeout = None
                     if until:
-                        timeout = max(float(until) - asyncio.get_running_loop().time(), 0)
+                        # docker's until is a unix time (RFC 3339 is converted by clients).
+                        timeout = max(float(until) - time.time(), 0)
                     try:
                         event = await asyncio.wait_for(queue.get(), timeout)
                     except TimeoutError:
