@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from . import syscalls as sc
-from .launcher import sandbox
+from .launcher import sandbox, security
 from .launcher.sandbox_errors import ExecFailure
 from .logsink import JournalSink
 from .spec import LaunchSpec
@@ -261,17 +261,20 @@ class Monitor:
         pid = os.fork()
         if pid == 0:
             try:
+                # Others in the container must not reach our /proc/PID/exe (a host
+                # binary) while we are still the monitor's copy (runc CVE-2019-5736).
+                sc.set_dumpable(False)
                 child_stdio(fds)
                 for fd in ns:
                     sc.setns(fd)
                 if theirs is not None:
                     sandbox.open_console(theirs, bind_console=False)
-                environ = sandbox.prepare_process(
-                    str(req.get("cwd") or self.spec.cwd or "/"),
+                sandbox.close_fds(err_w)
+                security.drop_bounding_set(self.spec.caps, security.last_cap())
+                environ = sandbox.become(
+                    self.spec, str(req.get("cwd") or self.spec.cwd or "/"),
                     str(req.get("user") or self.spec.user),
                     [*self.spec.env, *req.get("env", [])])
-                os.closerange(3, err_w)
-                os.closerange(err_w + 1, 65536)
                 sandbox.reset_signals()
                 sandbox.exec_workload(list(req["argv"]), environ)
             except ExecFailure as err:

@@ -71,6 +71,12 @@ class ContainerConfig:
     add_hosts: list[str] = field(default_factory=list)  # "host:ip"
     mac: str = ""
     ip: str = ""
+    privileged: bool = False
+    cap_add: list[str] = field(default_factory=list)
+    cap_drop: list[str] = field(default_factory=list)
+    security_opt: list[str] = field(default_factory=list)
+    devices: list[dict[str, Any]] = field(default_factory=list)  # see security_opts.Device
+    group_add: list[str] = field(default_factory=list)
     restart_policy: dict[str, Any] = field(default_factory=dict)  # {Name, MaximumRetryCount}
     healthcheck: dict[str, Any] = field(default_factory=dict)  # docker's Config.Healthcheck
     health_on_failure: str = "none"  # none | restart | kill | stop (podman's)
@@ -114,6 +120,16 @@ class LaunchSpec:
     control_socket: str
     exit_file: str
     journal_fields: dict[str, str]
+    caps: list[str] = field(default_factory=list)
+    no_new_privs: bool = True
+    seccomp: str = "default"  # "default" | "unconfined" | a JSON profile
+    masked_paths: list[str] = field(default_factory=list)
+    readonly_paths: list[str] = field(default_factory=list)
+    devices: list[dict[str, Any]] = field(default_factory=list)
+    privileged: bool = False
+    group_add: list[str] = field(default_factory=list)
+    apparmor: str = ""
+    process_label: str = ""
 
     @classmethod
     def load(cls, data: dict[str, Any]) -> LaunchSpec:

@@ -146,6 +146,34 @@ def set_no_new_privs() -> None:
     prctl(PR_SET_NO_NEW_PRIVS, 1)
 
 
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+_SYS_CAPSET = {"x86_64": 126, "aarch64": 91, "riscv64": 91, "ppc64le": 184, "s390x": 185,
+               "i686": 185, "armv7l": 185}
+PR_SET_DUMPABLE = 4
+
+
+def capset(effective: int, permitted: int, inheritable: int) -> None:
+    """Set this thread's capability sets (64-bit masks) with capset(2)."""
+    number = _SYS_CAPSET.get(platform.machine())
+    if number is None:
+        raise OSError(errno.ENOSYS, f"capset: unknown syscall number on {platform.machine()}")
+    header = (ctypes.c_uint32 * 2)(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (ctypes.c_uint32 * 6)(
+        effective & 0xFFFFFFFF, permitted & 0xFFFFFFFF, inheritable & 0xFFFFFFFF,
+        effective >> 32, permitted >> 32, inheritable >> 32)
+    _check(_libc.syscall(number, header, data), "capset")
+
+
+def drop_bounding(cap: int) -> None:
+    """Remove CAP from the bounding set (no exec can regain it)."""
+    prctl(PR_CAPBSET_DROP, cap)
+
+
+def set_dumpable(dumpable: bool) -> None:
+    """A non-dumpable process's /proc/PID files (exe, fds) are closed to other processes."""
+    prctl(PR_SET_DUMPABLE, int(dumpable))
+
+
 def set_process_name(name: str) -> None:
     """Set the comm name shown by ps and in the journal's _COMM (15 bytes kept)."""
     buf = ctypes.create_string_buffer(os.fsencode(name)[:15])

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 # pystemd's property table lacks PIDs; this is the one place we extend it.
 unit_signatures.KNOWN_UNIT_SIGNATURES.setdefault(b"PIDs", b"au")
+unit_signatures.KNOWN_UNIT_SIGNATURES.setdefault(b"DeviceAllow", b"a(ss)")
 
 _local = threading.local()
 
@@ -88,6 +89,8 @@ class ScopeLimits:
     memory_max: int = 0  # bytes; 0 = unlimited
     cpu_quota_per_sec_us: int = 0  # 0 = unlimited
     tasks_max: int = 0  # 0 = systemd's default
+    device_policy: str = "auto"
+    device_allow: tuple[tuple[str, str], ...] = ()
 
 
 def slice_for(name: str) -> str:
@@ -122,6 +125,10 @@ def start_scope(name: str, pid: int, description: str, limits: ScopeLimits) -> N
         props[b"CPUQuotaPerSecUSec"] = limits.cpu_quota_per_sec_us
     if limits.tasks_max:
         props[b"TasksMax"] = limits.tasks_max
+    if limits.device_policy != "auto":
+        # Device access is systemd's to enforce: the policy lives on the unit.
+        props[b"DevicePolicy"] = limits.device_policy.encode()
+        props[b"DeviceAllow"] = [(p.encode(), perms.encode()) for p, perms in limits.device_allow]
     try:
         _manager().Manager.StartTransientUnit(scope.encode(), b"fail", props)
     except DBusError as e:

@@ -19,14 +19,13 @@ from ..errors import Conflict, InvalidArgument, NoSuchImage, SdcError
 from ..records import Container
 from ..signals import parse_signal
 from ..spec import MountSpec
-from . import filters, netjson, proxy
+from . import filters, netjson, proxy, secjson
 from .http import Hijack, Request, Response, Router, Stream, json_response
 from .wire import get, get_obj, get_str_list, get_str_map
 
 # HostConfig fields we do not implement yet: a non-empty value is refused, not ignored.
 UNSUPPORTED_HOST_CONFIG = [
-    "Privileged", "CapAdd", "CapDrop", "Devices", "SecurityOpt", "UsernsMode", "GroupAdd",
-    "VolumesFrom", "IpcMode",
+    "UsernsMode", "VolumesFrom", "IpcMode",
     "PidMode", "UTSMode", "CgroupnsMode", "Runtime", "Sysctls", "Ulimits", "DeviceRequests",
     "CpusetCpus", "BlkioWeight", "OomKillDisable", "ShmSize",
 ]
@@ -127,7 +126,8 @@ def parse_create(body: Any, name: str | None) -> CreateRequest:
         auto_remove=get(hc, "AutoRemove", bool, False, "HostConfig."),
         mounts=mounts, labels=get_str_map(body, "Labels"), **netjson.create_fields(body, hc),
         restart_policy=restart, healthcheck=healthcheck,
-        health_on_failure=get(body, "HealthCheckOnFailureAction", str, "") or "none")
+        health_on_failure=get(body, "HealthCheckOnFailureAction", str, "") or "none",
+        **secjson.create_fields(hc))
 
 
 def unix_time(rfc: str) -> int:

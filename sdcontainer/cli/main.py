@@ -25,6 +25,13 @@ from .options import add_container_flags, create_body
 Handler = Callable[[Client, argparse.Namespace], int]
 
 
+class StartError(SdcError):
+    """The container was created but could not start: docker's 126/127 apply."""
+
+    def __str__(self) -> str:
+        return f"Error response from daemon: {self.message}"
+
+
 class Usage(SdcError):
     """A command-line mistake: exit 125 for run/create, else 1, like docker."""
 
@@ -90,7 +97,7 @@ def cmd_run(client: Client, ns: argparse.Namespace) -> int:
         except APIError as e:
             with contextlib.suppress(APIError):
                 client.call("DELETE", f"/containers/{cid}", {"force": True})
-            raise SdcError(str(e)) from None
+            raise StartError(str(e)) from None
         print(cid)
         return 0
     return attached_start(client, cid, tty=ns.tty, stdin=ns.interactive,
@@ -116,7 +123,7 @@ def attached_start(client: Client, cid: str, *, tty: bool, stdin: bool, conditio
     except APIError as e:
         sock.close()
         w.join(5)
-        raise SdcError(str(e)) from None
+        raise StartError(str(e)) from None
     with attach.proxy_signals(client, cid, not tty):
         attach.stream(sock, tty=tty, stdin=stdin, resize=lambda h, w_: client.call(
             "POST", f"/containers/{cid}/resize", {"h": h, "w": w_}))
@@ -593,13 +600,12 @@ def main(argv: list[str] | None = None) -> int:
         return code
     except APIError as e:
         print(f"{prefix}Error response from daemon: {e}", file=sys.stderr)
-        if ns.verb == "run":
-            return exec_exit_code(str(e))
         return 125 if ns.verb in RUN_VERBS else 1
+    except StartError as e:
+        print(f"{prefix}{e}", file=sys.stderr)
+        return exec_exit_code(e.message) if ns.verb == "run" else 1
     except (SdcError, InvalidArgument) as e:
         print(f"{prefix}{e}", file=sys.stderr)
-        if ns.verb == "run":
-            return exec_exit_code(str(e))
         return 125 if ns.verb in RUN_VERBS else 1
     except KeyboardInterrupt:
         return 130

@@ -60,6 +60,13 @@ def add_container_flags(p: argparse.ArgumentParser) -> None:
     a("--ip", help="IPv4 address (e.g., 172.30.100.104)")
     a("--mac-address", help="container MAC address (e.g., 92:d0:c6:0a:29:33)")
     a("--platform", help="set platform if server is multi-platform capable")
+    a("--privileged", action="store_true", help="give extended privileges to this container")
+    a("--cap-add", action="append", default=[], help="add Linux capabilities")
+    a("--cap-drop", action="append", default=[], help="drop Linux capabilities")
+    a("--security-opt", action="append", default=[], help="security options")
+    a("--device", action="append", default=[],
+      help="add a host device to the container (HOST[:CONTAINER][:PERMS])")
+    a("--group-add", action="append", default=[], help="add additional groups to join")
     add_systemd_flags(p)  # --restart, --health-*, --sdnotify
     a("image", help="the image to run")
     a("command", nargs=argparse.REMAINDER, help="the command and its arguments")
@@ -134,6 +141,28 @@ def parse_publish(spec: str) -> list[tuple[str, dict[str, str]]]:
             for i, c in enumerate(ctr)]
 
 
+def security_opt(opt: str) -> str:
+    """As docker's CLI: a seccomp profile given as a file is sent as its content."""
+    key, sep, value = opt.partition("=")
+    if key == "seccomp" and sep and value not in ("unconfined", "") and \
+            not value.startswith("{"):
+        try:
+            with open(value) as f:
+                return f"seccomp={f.read()}"
+        except OSError as e:
+            raise InvalidArgument(f"opening seccomp profile ({value}) failed: "
+                                  f"{e.strerror}") from None
+    return opt
+
+
+def device(spec: str) -> dict[str, str]:
+    """--device HOST[:CONTAINER][:PERMS] as HostConfig.Devices wants it."""
+    parts = spec.split(":")
+    inner = parts[1] if len(parts) > 1 and parts[1].startswith("/") else parts[0]
+    perms = parts[-1] if len(parts) > 1 and not parts[-1].startswith("/") else "rwm"
+    return {"PathOnHost": parts[0], "PathInContainer": inner, "CgroupPermissions": perms}
+
+
 def create_body(ns: argparse.Namespace) -> dict[str, Any]:
     """A docker create body from parsed run/create flags."""
     env = [e if "=" in e else f"{e}={os.environ.get(e, '')}" for e in ns.env]
@@ -170,6 +199,12 @@ def create_body(ns: argparse.Namespace) -> dict[str, Any]:
             raise InvalidArgument(f"invalid argument {ns.cpus!r} for --cpus") from None
     if ns.pids_limit is not None:
         host["PidsLimit"] = ns.pids_limit
+    host["Privileged"] = ns.privileged
+    host["CapAdd"] = ns.cap_add or None
+    host["CapDrop"] = ns.cap_drop or None
+    host["SecurityOpt"] = [security_opt(o) for o in ns.security_opt] or None
+    host["GroupAdd"] = ns.group_add or None
+    host["Devices"] = [device(d) for d in ns.device] or None
     body: dict[str, Any] = {
         "Image": ns.image, "Env": env, "Labels": labels, "Tty": ns.tty,
         "OpenStdin": ns.interactive, "StdinOnce": ns.interactive,

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import crashpoints, paths, units
+from .. import crashpoints, paths, security_opts, units
 from ..errors import (
     Conflict,
     InvalidArgument,
@@ -31,11 +31,12 @@ from ..errors import (
     NotModified,
     SdcError,
 )
+from ..launcher import security
 from ..records import Container, ContainerState, ContainerStore, new_id, validate_name
 from ..signals import parse_signal
 from ..spec import ContainerConfig, LaunchSpec, MountSpec
 from ..zygote import Zygote
-from . import monitor_client, names
+from . import integration, monitor_client, names
 from .events import EventBus
 from .networking import ContainerNetworking
 
@@ -84,6 +85,15 @@ class CreateRequest:
     add_hosts: list[str] = field(default_factory=list)
     mac: str = ""
     ip: str = ""
+    restart_policy: dict[str, Any] = field(default_factory=dict)  # HostConfig.RestartPolicy
+    healthcheck: dict[str, Any] = field(default_factory=dict)  # Config.Healthcheck
+    health_on_failure: str = "none"
+    privileged: bool = False
+    cap_add: list[str] = field(default_factory=list)
+    cap_drop: list[str] = field(default_factory=list)
+    security_opt: list[str] = field(default_factory=list)
+    devices: list[str] = field(default_factory=list)  # HOST[:CONTAINER][:PERMS]
+    group_add: list[str] = field(default_factory=list)
 
 
 class Engine:
@@ -102,6 +112,7 @@ class Engine:
         self._pending_attach: dict[str, list[Callable[[bool], Awaitable[None]]]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Future[None]] = set()
+        self.hooks = integration.Hooks(self)  # restart policies, healthchecks, machined
         self._released: set[str] = set()  # exited containers whose units are cleaned up
         self._creating: set[str] = set()  # names taken by creates still awaiting the image
 
@@ -159,6 +170,11 @@ class Engine:
             if m.type == "bind" and not os.path.exists(m.source):
                 raise InvalidArgument(f"invalid mount config: bind source path does not exist: "
                                       f"{m.source}")
+            if m.target.rstrip("/") in ("", "/proc", "/sys", "/dev") or \
+                    m.target.startswith(("/proc/", "/sys/")):
+                raise InvalidArgument(f"invalid mount config: cannot mount over {m.target}")
+        security_opts.parse(req.security_opt, req.cap_add, req.cap_drop, req.privileged)
+        devices = [security_opts.parse_device(d) for d in req.devices]
         cid = new_id()
         env = merge_env(list(ic.env), req.env)
         hostname = req.hostname or cid[:12]
@@ -175,8 +191,11 @@ class Engine:
             mounts=req.mounts, network_mode=req.network_mode or self.default_network_mode(),
             labels={**dict(ic.labels), **req.labels}, publish=req.publish, links=req.links,
             aliases=req.aliases, dns=req.dns, dns_search=req.dns_search,
-            dns_options=req.dns_options, add_hosts=req.add_hosts, mac=req.mac, ip=req.ip)
+            dns_options=req.dns_options, add_hosts=req.add_hosts, mac=req.mac, ip=req.ip,
+            privileged=req.privileged, cap_add=req.cap_add, cap_drop=req.cap_drop,
+            security_opt=req.security_opt, devices=devices, group_add=req.group_add)
         self.validate_network_mode(config.network_mode)
+        integration.configure(config, req, ic)
         c = Container(id=cid, name=name, created=now(), config=config)
         # The upper dir's mode becomes the mode of the container's /: 0755 as in any
         # rootfs (the container's own directory above it stays 0700).
@@ -217,6 +236,7 @@ class Engine:
         async with self.lock(c):
             if c.running:
                 raise NotModified("container already started")
+            self.hooks.explicit_start(c)
             await self._start_locked(c)
         return c
 
@@ -227,6 +247,7 @@ class Engine:
         net, etc_files = await self._network_up(c)
         c.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         spec = self.launch_spec(c, [str(p) for p in image.layers], net, etc_files)
+        policy, allow = security_opts.device_allow(c.config.devices, c.config.privileged)
         monitor_pid = 0
         try:
             monitor_pid = await asyncio.to_thread(self._spawn, spec)
@@ -236,7 +257,8 @@ class Engine:
                 stop_timeout_s=max(c.config.stop_timeout, 0),
                 memory_max=c.config.memory,
                 cpu_quota_per_sec_us=c.config.nano_cpus // 1000,
-                tasks_max=c.config.pids_limit if c.config.pids_limit > 0 else 0)
+                tasks_max=c.config.pids_limit if c.config.pids_limit > 0 else 0,
+                device_policy=policy, device_allow=tuple(allow))
             await asyncio.to_thread(units.start_scope, c.name, monitor_pid,
                                     f"sdcontainer {c.name} ({c.config.image})", limits)
             crashpoints.hit("scope-created")
@@ -256,6 +278,7 @@ class Engine:
         self._watch(c)
         await asyncio.to_thread(self.store.save, c)
         self.events.emit("container", "start", c)
+        await self.hooks.started(c)
 
     def _spawn(self, spec: LaunchSpec) -> int:
         with self._spawn_lock:
@@ -282,6 +305,9 @@ class Engine:
     def launch_spec(self, c: Container, layers: list[str], net: str,
                     etc_files: dict[str, str]) -> LaunchSpec:
         """Everything the monitor and launcher need, paths resolved."""
+        cfg = c.config
+        sec = security_opts.parse(cfg.security_opt, cfg.cap_add, cfg.cap_drop, cfg.privileged)
+        label = security_opts.selinux_labels(sec)[0] if security_opts.selinux_enabled() else ""
         return LaunchSpec(
             id=c.id, name=c.name, scope=c.scope, argv=c.config.argv, env=c.config.env,
             cwd=c.config.working_dir, user=c.config.user, hostname=c.config.hostname,
@@ -294,7 +320,12 @@ class Engine:
                 "CONTAINER_NAME": c.name, "CONTAINER_ID": c.id[:12], "CONTAINER_ID_FULL": c.id,
                 "CONTAINER_TAG": c.id[:12], "IMAGE_NAME": c.config.image,
                 "SYSLOG_IDENTIFIER": c.id[:12],
-            })
+            },
+            caps=sec.caps, no_new_privs=sec.no_new_privs, seccomp=sec.seccomp,
+            masked_paths=security.MASKED_PATHS if sec.masked else [],
+            readonly_paths=security.READONLY_PATHS if sec.masked else [],
+            devices=cfg.devices, privileged=cfg.privileged, group_add=cfg.group_add,
+            apparmor=sec.apparmor, process_label=label)
 
     async def _network_up(self, c: Container) -> tuple[str, dict[str, str]]:
         if self.network is not None:
@@ -347,6 +378,7 @@ class Engine:
             with contextlib.suppress(SdcError):
                 await asyncio.to_thread(units.kill, c.scope, signal.SIGKILL)
             await asyncio.to_thread(units.wait_gone, c.scope, 10)
+        await self.hooks.exiting(c)
         c.state.status = "exited"
         c.state.exit_code = int(result.get("exit_code", default_code))
         c.state.oom_killed = bool(result.get("oom_killed", False))
@@ -359,6 +391,7 @@ class Engine:
         if c.state.oom_killed:
             self.events.emit("container", "oom", c)
         self.events.emit("container", "die", c, exitCode=str(c.state.exit_code))
+        await self.hooks.exited(c)
         fut = self._exits.pop(c.id, None)
         if fut is not None and not fut.done():
             fut.set_result(c.state.exit_code)
@@ -384,6 +417,8 @@ class Engine:
     async def stop(self, ref: str, timeout: int | None = None) -> None:
         """Stop REF as systemd stops its scope; after TIMEOUT seconds, SIGKILL."""
         c = self.get(ref)
+        if not c.running and self.hooks.stop_requested(c):
+            return
         if not c.running:
             raise NotModified("container already stopped")
         t = c.config.stop_timeout if timeout is None else timeout
@@ -502,6 +537,7 @@ class Engine:
         if self.network is not None:
             await self.network.reconcile({c.id for c in self.containers.values() if c.running})
         await self.cleanup_orphans()
+        await self.hooks.daemon_started()
         # Downloads and unpacks a crash cut short (in tmp/, unreferenced blobs) go.
         collect = getattr(self.images, "collect_garbage", None)
         if collect is not None:

@@ -22,7 +22,7 @@ from typing import NoReturn
 
 from .. import syscalls as sc
 from ..spec import LaunchSpec
-from . import mounts
+from . import mounts, security
 from .sandbox_errors import ExecFailure
 from .users import resolve_user
 
@@ -81,6 +81,11 @@ def build_rootfs(spec: LaunchSpec) -> None:
     lower = ":".join(reversed(spec.layers))
     sc.mount("overlay", spec.rootfs, "overlay", 0,
              f"lowerdir={lower},upperdir={spec.upper},workdir={spec.work}")
+    for special in ("proc", "sys", "dev"):
+        # An image making these symlinks would have us mount elsewhere (CVE-2019-19921).
+        if os.path.islink(os.path.join(spec.rootfs, special)):
+            raise ExecFailure(125, f"/{special} in the image is a symlink: refusing to mount "
+                              "over it")
     mounts.apply(spec.rootfs, mounts.plan(spec))
     os.chdir(spec.rootfs)
     # pivot_root(".", ".") stacks the old root under the new one; detaching it leaves
@@ -92,9 +97,10 @@ def build_rootfs(spec: LaunchSpec) -> None:
         sc.mount(None, "/", None, sc.MS_REMOUNT | sc.MS_BIND | sc.MS_RDONLY)
 
 
-def prepare_process(cwd: str, user: str, env: Sequence[str]) -> dict[str, str]:
+def prepare_process(cwd: str, user: str, env: Sequence[str],
+                    group_add: Sequence[str] = ()) -> dict[str, str]:
     """Switch to USER and CWD inside the container; return the environment to exec with."""
-    ident = resolve_user(user)
+    ident = resolve_user(user, group_add)
     environ = dict(e.partition("=")[::2] for e in env)
     environ.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
     environ.setdefault("HOME", ident.home)
@@ -106,8 +112,35 @@ def prepare_process(cwd: str, user: str, env: Sequence[str]) -> dict[str, str]:
     os.setuid(ident.uid)
     try:
         os.chdir(cwd)
+        # A cwd reached through a leaked host fd would lie outside our root (runc
+        # CVE-2024-21626): the kernel then names it "(unreachable)...".
+        if not os.getcwd().startswith("/"):
+            raise OSError(2, "outside the container")
     except OSError as e:
         raise ExecFailure(125, f"cannot change to working directory {cwd}: {e.strerror}") from e
+    return environ
+
+
+def close_fds(*keep: int) -> None:
+    """Close every fd but stdio and KEEP: nothing of the monitor's reaches the workload."""
+    low = 3
+    for fd in sorted(k for k in keep if k >= 3):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, 65536)
+
+
+def become(spec: LaunchSpec, cwd: str, user: str, env: Sequence[str]) -> dict[str, str]:
+    """Labels, the container's user and cwd, capabilities, no_new_privs and seccomp, in
+    the order each allows the next; returns the environment to exec with."""
+    try:
+        security.apply_apparmor(spec.apparmor)
+        security.apply_selinux(spec.process_label)
+        security.harden_before_user(spec.caps, spec.no_new_privs, spec.seccomp)
+        environ = prepare_process(cwd, user, env, spec.group_add)
+        security.harden_after_user(spec.caps, spec.no_new_privs, spec.seccomp)
+    except OSError as e:
+        raise ExecFailure(125, f"cannot drop privileges: {e.strerror}") from e
     return environ
 
 
@@ -186,11 +219,11 @@ def launch(spec: LaunchSpec, errfd: int, tty: socket.socket | None) -> NoReturn:
             build_rootfs(spec)
             if tty is not None:
                 open_console(tty, bind_console=True)
+            close_fds(errfd)
+            security.drop_bounding_set(spec.caps, security.last_cap())
         except OSError as e:
             raise ExecFailure(125, f"cannot set up the container: {e.strerror or e}") from e
-        environ = prepare_process(spec.cwd or "/", spec.user, spec.env)
-        os.closerange(3, errfd)
-        os.closerange(errfd + 1, 65536)
+        environ = become(spec, spec.cwd or "/", spec.user, spec.env)
         if spec.init:
             run_init(spec.argv, environ, errfd)
         reset_signals()

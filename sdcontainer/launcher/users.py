@@ -6,6 +6,7 @@ host's NSS configuration, which has no business inside the container.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .sandbox_errors import ExecFailure
@@ -30,8 +31,9 @@ def _entries(path: str) -> list[list[str]]:
         return []
 
 
-def resolve_user(spec: str) -> Identity:
-    """Resolve docker's `user[:group]` (names or numbers) inside the current root."""
+def resolve_user(spec: str, group_add: Sequence[str] = ()) -> Identity:
+    """Resolve docker's `user[:group]` (names or numbers) and --group-add inside the
+    current root."""
     user, _, group = (spec or "0").partition(":")
     passwd = _entries("/etc/passwd")
     groups = _entries("/etc/group")
@@ -63,4 +65,15 @@ def resolve_user(spec: str) -> Identity:
     assert gid is not None
     extra = sorted({int(e[2]) for e in groups
                     if len(e) >= 4 and name and name in e[3].split(",") and e[2].isdigit()})
-    return Identity(uid, gid, [gid, *[g for g in extra if g != gid]] if not group else [gid], home)
+    groups_list = [gid, *[g for g in extra if g != gid]] if not group else [gid]
+    for g in group_add:
+        found = next((int(e[2]) for e in groups if len(e) >= 3 and (e[0] == g or e[2] == g)),
+                     None)
+        if found is None:
+            if not g.isdigit():
+                raise ExecFailure(125, f"unable to find group {g}: no matching entries in "
+                                  "group file")
+            found = int(g)
+        if found not in groups_list:
+            groups_list.append(found)
+    return Identity(uid, gid, groups_list, home)

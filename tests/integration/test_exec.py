@@ -77,4 +77,4 @@ def test_run_it_gives_a_real_pty(busybox: str) -> None:
 def test_run_t_console(busybox: str) -> None:
     r = subprocess.run([str(VENV_BIN / "sdcontainer"), "run", "--rm", "-t", busybox, "sh", "-c",
                         "test -t 1 && echo is-a-tty; tty"], capture_output=True, timeout=30)
-    assert b"is-a-tty\r\n/dev/pts/0\r\n" == r.stdout
+    assert r.stdout == b"is-a-tty\r\n/dev/pts/0\r\n"
