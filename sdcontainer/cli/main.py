@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 
 from .. import __version__
 from ..errors import InvalidArgument, SdcError
-from . import attach, formatting, netcmds, systemdcmds
+from . import attach, formatting, netcmds, systemdcmds, tlscmds
 from .client import APIError, Client, read_frames
 from .options import add_container_flags, create_body
 
@@ -568,6 +568,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("-f", "--force", action="store_true")
     netcmds.add_verbs(sub, verb)
     systemdcmds.add_verbs(sub, verb)
+    tlscmds.add_verbs(sub, verb)
     verb("version", cmd_version, "Show the sdcontainer version information")
     v = verb("info", cmd_info, "Display system-wide information")
     v.add_argument("-f", "--format")

@@ -8,20 +8,15 @@ threaded, frozen heap.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
-import grp
 import logging
 import os
 import signal
 import sys
-from typing import TYPE_CHECKING
+from typing import Any
 
 from .. import __version__, paths
 from ..errors import SdcError
-
-if TYPE_CHECKING:
-    import asyncio
 
 log = logging.getLogger("sdcontainerd")
 
@@ -31,9 +26,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sdcontainerd", description=__doc__)
     p.add_argument("--debug", "-D", action="store_true", help="log debug messages")
     p.add_argument("-H", "--host", action="append", default=[],
-                   help=f"listen on unix://PATH (default unix://{paths.SOCKET})")
-    p.add_argument("--group", "-G", default="sdcontainer",
+                   help=f"listen on unix://PATH or tcp://ADDR:PORT (default "
+                        f"unix://{paths.SOCKET})")
+    p.add_argument("--group", "-G", default=None,
                    help="group that may use the unix socket (default: sdcontainer)")
+    p.add_argument("--tls", action="store_true", default=None,
+                   help="serve tcp:// hosts with TLS (implied by --tlsverify)")
+    p.add_argument("--tlsverify", action="store_true", default=None,
+                   help="serve tcp:// hosts with TLS and require client certificates "
+                        "signed by --tlscacert")
+    p.add_argument("--tlscacert", help="CA that signs the client certificates")
+    p.add_argument("--tlscert", help="the server's certificate")
+    p.add_argument("--tlskey", help="the server's private key")
+    p.add_argument("--insecure-tcp", action="store_true", default=None,
+                   help="allow tcp:// without TLS: anyone who can connect is root")
     p.add_argument("--version", action="version", version=f"sdcontainerd {__version__}")
     return p
 
@@ -49,23 +55,63 @@ def setup_logging(debug: bool) -> None:
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
 
-async def listen_unix(server: object, path: str, group: str) -> asyncio.AbstractServer:
-    """The API socket, root:GROUP 0660 from the moment it exists (no wider window)."""
-    import asyncio
+def api_settings(args: argparse.Namespace) -> tuple[list[str], str, Any]:
+    """Hosts, socket group and TLS settings: flags over the [api] table of sdcontainer.toml."""
+    import tomllib
 
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
-    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
-    old = os.umask(0o117)
+    from .tlsconf import TLSSettings
+
+    section: dict[str, Any] = {}
     try:
-        srv = await asyncio.start_unix_server(server.handle, path, limit=1 << 20)  # type: ignore[attr-defined]
-    finally:
-        os.umask(old)
-    try:
-        os.chown(path, 0, grp.getgrnam(group).gr_gid)
-    except KeyError:
-        log.info("group %s does not exist; %s is root-only", group, path)
-    return srv
+        with open(paths.CONFIG_FILE, "rb") as f:
+            section = tomllib.load(f).get("api", {})
+    except FileNotFoundError:
+        pass
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise SdcError(f"cannot read {paths.CONFIG_FILE}: {e}") from None
+    if not isinstance(section, dict):
+        raise SdcError(f"{paths.CONFIG_FILE}: [api] must be a table")
+
+    def pick(flag: Any, key: str, default: Any) -> Any:
+        value = flag if flag is not None else section.get(key, default)
+        if not isinstance(value, type(default)):
+            raise SdcError(f"{paths.CONFIG_FILE}: [api] {key} must be a {type(default).__name__}")
+        return value
+
+    hosts = args.host or pick(None, "hosts", [f"unix://{paths.SOCKET}"])
+    tls = TLSSettings(tls=pick(args.tls, "tls", False), verify=pick(args.tlsverify, "tlsverify",
+                                                                    False),
+                      cacert=pick(args.tlscacert, "tlscacert", ""),
+                      cert=pick(args.tlscert, "tlscert", ""), key=pick(args.tlskey, "tlskey", ""),
+                      insecure_tcp=pick(args.insecure_tcp, "insecure_tcp", False))
+    return [str(h) for h in hosts], pick(args.group, "group", "sdcontainer"), tls
+
+
+async def listen(handle: Any, hosts: list[str], group: str, tls: Any) -> list[Any]:
+    """A listener per host; TCP only with TLS unless forced (then loudly)."""
+    from ..api.listen import TCPListener, listen_unix, parse_tcp
+    from .tlsconf import server_context
+
+    ctx = server_context(tls) if tls.enabled else None
+    servers: list[Any] = []
+    for h in hosts:
+        if h.startswith("unix://"):
+            servers.append(await listen_unix(handle, h[len("unix://"):], group))
+        elif h.startswith("tcp://"):
+            if ctx is None and not tls.insecure_tcp:
+                raise SdcError(f"refusing to serve {h} without TLS: use --tlsverify with "
+                               "--tlscacert, --tlscert and --tlskey (or force --insecure-tcp)")
+            if ctx is None:
+                log.warning("serving %s WITHOUT TLS: anyone who can connect is root", h)
+            elif not tls.verify:
+                log.warning("serving %s with TLS but without client certificates "
+                            "(--tlsverify): anyone who can connect is root", h)
+            listener = TCPListener(handle, *parse_tcp(h), ctx)
+            listener.start()
+            servers.append(listener)
+        else:
+            raise SdcError(f"unsupported listen address {h!r} (unix:// or tcp://)")
+    return servers
 
 
 async def serve(args: argparse.Namespace, engine: object) -> None:
@@ -80,15 +126,11 @@ async def serve(args: argparse.Namespace, engine: object) -> None:
     from .core import Engine
 
     assert isinstance(engine, Engine)
+    hosts, group, tls = api_settings(args)
     watchdog = asyncio.ensure_future(ping_watchdog())
     await engine.reconcile()
     server = build_server(engine, [ImageAPI(engine), NetworkAPI(engine)])
-    hosts = args.host or [f"unix://{paths.SOCKET}"]
-    servers = []
-    for h in hosts:
-        if not h.startswith("unix://"):
-            raise SdcError(f"unsupported listen address {h!r} (only unix:// for now)")
-        servers.append(await listen_unix(server, h[len("unix://"):], args.group))
+    servers = await listen(server.handle, hosts, group, tls)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -119,6 +161,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging(args.debug)
     try:
+        # Bad API settings (a missing or mismatched TLS file, plain TCP) stop us with one
+        # line before anything is locked, forked or touched.
+        hosts, _, tls = api_settings(args)
+        if tls.enabled:
+            from .tlsconf import server_context
+
+            server_context(tls)
+        plain = [h for h in hosts if h.startswith("tcp://")] if not tls.enabled else []
+        if plain and not tls.insecure_tcp:
+            raise SdcError(f"refusing to serve {plain[0]} without TLS: use --tlsverify with "
+                           "--tlscacert, --tlscert and --tlskey (or force --insecure-tcp)")
         # The zygote is forked first, from a small heap holding only what a monitor
         # needs, frozen: each monitor then dirties few copy-on-write pages.  The
         # daemon's own libraries (pystemd's manager, pyroute2, the API) come after.
