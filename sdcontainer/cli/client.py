@@ -1,12 +1,11 @@
 """The CLI's HTTP client for sdcontainerd's Docker-compatible API.
 
-Stdlib only (http.client over a unix socket): the CLI's start-up must not pay
-for the daemon's libraries.
+Stdlib only (our own small HTTP/1.1 over a unix socket, see http1.py): the CLI's
+start-up must not pay for the daemon's libraries.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import socket
@@ -16,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from ..errors import DaemonUnavailable, SdcError
+from . import http1
 
 API = "/v1.41"
 
@@ -28,21 +28,16 @@ class APIError(SdcError):
         self.status = status
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float | None = None) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self.path = path
-
-    def connect(self) -> None:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            s.connect(self.path)
-        except OSError as e:
-            s.close()
-            raise DaemonUnavailable(
-                f"Cannot connect to sdcontainerd at unix://{self.path}: {e.strerror}. "
-                "Is sdcontainerd running?") from None
-        self.sock = s
+def _connect(path: str) -> socket.socket:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(path)
+    except OSError as e:
+        s.close()
+        raise DaemonUnavailable(
+            f"Cannot connect to sdcontainerd at unix://{path}: {e.strerror}. "
+            "Is sdcontainerd running?") from None
+    return s
 
 
 def socket_path() -> str:
@@ -77,27 +72,25 @@ class Client:
 
     def _send(self, method: str, endpoint: str, query: dict[str, Any] | None,
               body: Any, raw: bytes | BinaryIO | None,
-              headers: dict[str, str] | None = None) -> http.client.HTTPResponse:
-        conn = _UnixConnection(self.path)
+              headers: dict[str, str] | None = None) -> http1.Response:
         hdrs = dict(headers or {})
-        data: Any = None
+        data: bytes | BinaryIO | None = None
         if raw is not None:
             data = raw
             hdrs.setdefault("Content-Type", "application/x-tar")
-            if not isinstance(raw, bytes):
-                hdrs["Transfer-Encoding"] = "chunked"
         elif body is not None:
             data = json.dumps(body).encode()
             hdrs["Content-Type"] = "application/json"
-        conn.request(method, API + endpoint + query_string(query), body=data, headers=hdrs,
-                     encode_chunked=raw is not None and not isinstance(raw, bytes))
-        resp = conn.getresponse()
+        elif method in ("POST", "PUT"):
+            data = b""
+        try:
+            resp = http1.request(_connect(self.path), method, API + endpoint + query_string(query),
+                                 hdrs, data)
+        except (ConnectionError, BrokenPipeError) as e:
+            raise SdcError(f"the daemon closed the connection: {e}") from None
         if resp.status >= 400:
-            text = resp.read()
-            try:
-                message = json.loads(text)["message"]
-            except (ValueError, KeyError, TypeError):
-                message = text.decode(errors="replace").strip() or resp.reason
+            message = http1.error_message(resp)
+            resp.close()
             raise APIError(resp.status, message)
         return resp
 
@@ -106,6 +99,7 @@ class Client:
         """A request whose answer is one JSON document (or nothing)."""
         resp = self._send(method, endpoint, query, body, raw)
         data = resp.read()
+        resp.close()
         if not data.strip():
             return None
         try:
@@ -114,7 +108,7 @@ class Client:
             return data.decode(errors="replace")
 
     def stream(self, method: str, endpoint: str, query: dict[str, Any] | None = None,
-               body: Any = None, raw: bytes | BinaryIO | None = None) -> http.client.HTTPResponse:
+               body: Any = None, raw: bytes | BinaryIO | None = None) -> http1.Response:
         """A request whose answer the caller reads as it comes."""
         return self._send(method, endpoint, query, body, raw)
 
@@ -129,13 +123,7 @@ class Client:
     def hijack(self, endpoint: str, query: dict[str, Any] | None = None,
                body: Any = None) -> socket.socket:
         """POST ENDPOINT asking for a raw stream (attach, exec start); the bare socket."""
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            s.connect(self.path)
-        except OSError as e:
-            s.close()
-            raise DaemonUnavailable(f"Cannot connect to sdcontainerd at unix://{self.path}: "
-                                    f"{e.strerror}. Is sdcontainerd running?") from None
+        s = _connect(self.path)
         payload = json.dumps(body).encode() if body is not None else b""
         head = (f"POST {API}{endpoint}{query_string(query)} HTTP/1.1\r\nHost: localhost\r\n"
                 "Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\n"
@@ -191,7 +179,7 @@ def demux(sock: socket.socket, out: BinaryIO, err: BinaryIO, tty: bool) -> None:
             buf = buf[8 + size:]
 
 
-def read_frames(resp: http.client.HTTPResponse, tty: bool) -> Iterator[tuple[int, bytes]]:
+def read_frames(resp: http1.Response, tty: bool) -> Iterator[tuple[int, bytes]]:
     """(stream, data) pieces of a multiplexed HTTP body (logs)."""
     if tty:
         while chunk := resp.read1(65536):

@@ -19,7 +19,6 @@ import argparse
 import contextlib
 import os
 import re
-import secrets
 import shutil
 import socket
 import sys
@@ -105,7 +104,7 @@ def open_notify_socket() -> str:
     """A datagram socket for the workload, in a directory of its own; the directory."""
     global _notify_socket, _notify_dir
     os.makedirs(NOTIFY_DIR, mode=0o755, exist_ok=True)
-    _notify_dir = os.path.join(NOTIFY_DIR, f"{os.getpid()}-{secrets.token_hex(4)}")
+    _notify_dir = os.path.join(NOTIFY_DIR, f"{os.getpid()}-{os.urandom(4).hex()}")
     os.mkdir(_notify_dir, 0o755)
     s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     s.bind(os.path.join(_notify_dir, "notify.sock"))
