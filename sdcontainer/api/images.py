@@ -204,7 +204,10 @@ class ImageAPI:
         img = await asyncio.to_thread(self.store.resolve, req.params["name"])
         user = self._in_use().get(img.id)
         force = req.flag("force")
-        if user and not force:
+        # Removing one of several tags only untags: the image itself stays.
+        only_untag = len(img.repo_tags) > 1 and not req.params["name"].startswith("sha256:") \
+            and not img.id.split(":", 1)[1].startswith(req.params["name"])
+        if user and not force and not only_untag:
             raise Conflict(f"conflict: unable to remove repository reference "
                            f"\"{req.params['name']}\" (must force) - container {user} is using "
                            f"its referenced image {img.short_id}")
