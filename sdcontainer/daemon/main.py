@@ -131,6 +131,9 @@ async def serve(args: argparse.Namespace, engine: object) -> None:
     await engine.reconcile()
     server = build_server(engine, [ImageAPI(engine), NetworkAPI(engine)])
     servers = await listen(server.handle, hosts, group, tls)
+    from ..dbus.service import DBusAPI
+
+    dbus_api = await DBusAPI.start(engine)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -140,6 +143,8 @@ async def serve(args: argparse.Namespace, engine: object) -> None:
     await stop.wait()
     pystemd.daemon.notify(False, "STOPPING=1")
     watchdog.cancel()
+    if dbus_api is not None:
+        await dbus_api.close()
     for s in servers:
         s.close()
 
