@@ -470,6 +470,9 @@ def serve(spec: LaunchSpec, listener: socket.socket) -> NoReturn:
         for sig in IGNORED:
             with contextlib.suppress(OSError, ValueError):
                 signal.signal(sig, signal.SIG_IGN)
+        for glibc_sig in sc.GLIBC_SIGNALS:  # else `kill -s 32` would end the monitor
+            with contextlib.suppress(OSError):
+                sc.set_disposition(glibc_sig, sc.SIG_IGN)
         sc.set_child_subreaper()
         devnull = os.open("/dev/null", os.O_RDWR)
         for fd in (0, 1, 2):

@@ -131,6 +131,23 @@ def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 
     return _check(_libc.prctl(option, arg2, arg3, arg4, arg5), f"prctl({option})")
 
 
+_SYS_RT_SIGACTION = {"x86_64": 13, "aarch64": 134, "riscv64": 134, "ppc64le": 173,
+                     "s390x": 174}
+SIG_DFL, SIG_IGN = 0, 1
+# Signals glibc keeps for itself (thread cancellation, setxid): its sigaction and
+# Python's signal module refuse them, yet `kill -s 32` reaches every process.
+GLIBC_SIGNALS = (32, 33)
+
+
+def set_disposition(sig: int, handler: int) -> None:
+    """SIG_DFL or SIG_IGN for SIG through the raw rt_sigaction (GLIBC_SIGNALS too)."""
+    number = _SYS_RT_SIGACTION.get(platform.machine())
+    if number is None:
+        raise OSError(errno.ENOSYS, f"rt_sigaction: no syscall number for {platform.machine()}")
+    act = (ctypes.c_ulong * 4)(handler, 0, 0, 0)  # handler first; the rest zero on every arch
+    _check(_libc.syscall(number, sig, act, None, 8), f"rt_sigaction({sig})")
+
+
 def set_pdeathsig(sig: int) -> None:
     """Ask the kernel to send SIG to us when our parent dies."""
     prctl(PR_SET_PDEATHSIG, sig)

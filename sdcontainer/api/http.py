@@ -292,7 +292,10 @@ class Server:
                                     "your client to a newer version")
             handler, req.params, stream_body = self.router.find(method, req.path)
             if not stream_body:
-                req.body = await read_body(reader, headers)
+                try:
+                    req.body = await read_body(reader, headers)
+                except asyncio.IncompleteReadError:
+                    raise HTTPError(400, "request body ended early") from None
             result = await handler(req)
         except SdcError as e:
             body = error_body(e)

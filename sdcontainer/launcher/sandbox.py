@@ -151,6 +151,9 @@ def reset_signals() -> None:
             continue
         with contextlib.suppress(OSError, ValueError):
             signal.signal(sig, signal.SIG_DFL)
+    for glibc_sig in sc.GLIBC_SIGNALS:
+        with contextlib.suppress(OSError):
+            sc.set_disposition(glibc_sig, sc.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
 
 
