@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from . import syscalls as sc
-from .launcher import sandbox, security
+from .launcher import sandbox, userns
 from .launcher.sandbox_errors import ExecFailure
 from .logsink import JournalSink
 from .spec import LaunchSpec
@@ -225,12 +225,17 @@ class Monitor:
             time.sleep(0.001)
         fds, ours, theirs = make_stdio(self.spec.tty, self.spec.open_stdin, self.main)
         err_r, err_w = os.pipe()
+        # Made here, where /proc still names our children by the pids fork() returns.
+        userns_fd = userns.create(self.spec.userns_base, self.spec.userns_size) \
+            if self.spec.userns_base else -1
         sc.unshare(sc.CLONE_NEWPID)
         pid = os.fork()
         if pid == 0:
             child_stdio(fds)
-            sandbox.launch(self.spec, err_w, theirs)
+            sandbox.launch(self.spec, err_w, theirs, userns_fd)
         os.close(err_w)
+        if userns_fd >= 0:
+            os.close(userns_fd)
         for fd in set(fds):
             os.close(fd)
         if ours is not None and theirs is not None:
@@ -258,6 +263,9 @@ class Monitor:
         err_r, err_w = os.pipe()
         ns = [os.open(f"/proc/{self.main.pid}/ns/{n}", os.O_RDONLY | os.O_CLOEXEC)
               for n in ("ipc", "uts", "net", "mnt")]
+        # The user namespace last: after it we could no longer join the others.
+        userns_fd = os.open(f"/proc/{self.main.pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC) \
+            if self.spec.userns_base else -1
         pid = os.fork()
         if pid == 0:
             try:
@@ -269,18 +277,19 @@ class Monitor:
                     sc.setns(fd)
                 if theirs is not None:
                     sandbox.open_console(theirs, bind_console=False)
-                sandbox.close_fds(err_w)
-                security.drop_bounding_set(self.spec.caps, security.last_cap())
+                sandbox.close_fds(err_w, userns_fd)
                 environ = sandbox.become(
                     self.spec, str(req.get("cwd") or self.spec.cwd or "/"),
                     str(req.get("user") or self.spec.user),
-                    [*self.spec.env, *req.get("env", [])])
+                    [*self.spec.env, *req.get("env", [])], userns_fd)
                 sandbox.reset_signals()
                 sandbox.exec_workload(list(req["argv"]), environ)
             except ExecFailure as err:
                 sandbox.report(err_w, err)
             except BaseException as e:
                 sandbox.report(err_w, ExecFailure(126, f"exec failed: {e}"))
+        if userns_fd >= 0:
+            os.close(userns_fd)
         for fd in [*ns, err_w, *set(fds)]:
             os.close(fd)
         if ours is not None and theirs is not None:

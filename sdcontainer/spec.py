@@ -77,6 +77,8 @@ class ContainerConfig:
     security_opt: list[str] = field(default_factory=list)
     devices: list[dict[str, Any]] = field(default_factory=list)  # see security_opts.Device
     group_add: list[str] = field(default_factory=list)
+    userns: str = ""  # "" (the host's) | "auto"
+    userns_base: int = 0
     restart_policy: dict[str, Any] = field(default_factory=dict)  # {Name, MaximumRetryCount}
     healthcheck: dict[str, Any] = field(default_factory=dict)  # docker's Config.Healthcheck
     health_on_failure: str = "none"  # none | restart | kill | stop (podman's)
@@ -130,6 +132,8 @@ class LaunchSpec:
     group_add: list[str] = field(default_factory=list)
     apparmor: str = ""
     process_label: str = ""
+    userns_base: int = 0  # --userns=auto: container root is this host uid/gid
+    userns_size: int = 0
 
     @classmethod
     def load(cls, data: dict[str, Any]) -> LaunchSpec:

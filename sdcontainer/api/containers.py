@@ -25,7 +25,7 @@ from .wire import get, get_obj, get_str_list, get_str_map
 
 # HostConfig fields we do not implement yet: a non-empty value is refused, not ignored.
 UNSUPPORTED_HOST_CONFIG = [
-    "UsernsMode", "VolumesFrom", "IpcMode",
+    "VolumesFrom", "IpcMode",
     "PidMode", "UTSMode", "CgroupnsMode", "Runtime", "Sysctls", "Ulimits", "DeviceRequests",
     "CpusetCpus", "BlkioWeight", "OomKillDisable", "ShmSize",
 ]
@@ -209,7 +209,9 @@ def inspect(c: Container) -> dict[str, Any]:
         "HostConfig": {
             "NetworkMode": cfg.network_mode, "AutoRemove": cfg.auto_remove,
             "Memory": cfg.memory, "NanoCpus": cfg.nano_cpus, "PidsLimit": cfg.pids_limit or None,
-            "Init": cfg.init, "ReadonlyRootfs": cfg.read_only,
+            "Init": cfg.init, "ReadonlyRootfs": cfg.read_only, "UsernsMode": cfg.userns,
+            "Privileged": cfg.privileged, "CapAdd": cfg.cap_add or None,
+            "CapDrop": cfg.cap_drop or None, "SecurityOpt": cfg.security_opt or None,
             "Binds": [f"{m.source}:{m.target}{':ro' if m.readonly else ''}"
                       for m in cfg.mounts if m.type == "bind"],
             "RestartPolicy": cfg.restart_policy or {"Name": "", "MaximumRetryCount": 0},

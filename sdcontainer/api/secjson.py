@@ -24,4 +24,5 @@ def create_fields(hc: dict[str, Any]) -> dict[str, Any]:
         "security_opt": get_str_list(hc, "SecurityOpt", "HostConfig.") or [],
         "devices": devices,
         "group_add": get_str_list(hc, "GroupAdd", "HostConfig.") or [],
+        "userns": get(hc, "UsernsMode", str, "", "HostConfig."),
     }

@@ -67,6 +67,7 @@ def add_container_flags(p: argparse.ArgumentParser) -> None:
     a("--device", action="append", default=[],
       help="add a host device to the container (HOST[:CONTAINER][:PERMS])")
     a("--group-add", action="append", default=[], help="add additional groups to join")
+    a("--userns", help="user namespace: auto (a subordinate id range from /etc/subuid) or host")
     add_systemd_flags(p)  # --restart, --health-*, --sdnotify
     a("image", help="the image to run")
     a("command", nargs=argparse.REMAINDER, help="the command and its arguments")
@@ -204,6 +205,7 @@ def create_body(ns: argparse.Namespace) -> dict[str, Any]:
     host["CapDrop"] = ns.cap_drop or None
     host["SecurityOpt"] = [security_opt(o) for o in ns.security_opt] or None
     host["GroupAdd"] = ns.group_add or None
+    host["UsernsMode"] = ns.userns or None
     host["Devices"] = [device(d) for d in ns.device] or None
     body: dict[str, Any] = {
         "Image": ns.image, "Env": env, "Labels": labels, "Tty": ns.tty,

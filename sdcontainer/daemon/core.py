@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import crashpoints, paths, security_opts, units
+from .. import crashpoints, idmaps, paths, security_opts, units
 from ..errors import (
     Conflict,
     InvalidArgument,
@@ -94,6 +94,7 @@ class CreateRequest:
     security_opt: list[str] = field(default_factory=list)
     devices: list[str] = field(default_factory=list)  # HOST[:CONTAINER][:PERMS]
     group_add: list[str] = field(default_factory=list)
+    userns: str = ""
 
 
 class Engine:
@@ -175,6 +176,14 @@ class Engine:
                 raise InvalidArgument(f"invalid mount config: cannot mount over {m.target}")
         security_opts.parse(req.security_opt, req.cap_add, req.cap_drop, req.privileged)
         devices = [security_opts.parse_device(d) for d in req.devices]
+        userns_base = 0
+        if req.userns == "auto":
+            if req.privileged:
+                raise InvalidArgument("--privileged and --userns=auto cannot be combined")
+            userns_base = idmaps.allocate({c.config.userns_base for c in
+                                           self.containers.values() if c.config.userns_base})
+        elif req.userns not in ("", "host"):
+            raise InvalidArgument(f"invalid --userns {req.userns!r}: use auto or host")
         cid = new_id()
         env = merge_env(list(ic.env), req.env)
         hostname = req.hostname or cid[:12]
@@ -193,7 +202,8 @@ class Engine:
             aliases=req.aliases, dns=req.dns, dns_search=req.dns_search,
             dns_options=req.dns_options, add_hosts=req.add_hosts, mac=req.mac, ip=req.ip,
             privileged=req.privileged, cap_add=req.cap_add, cap_drop=req.cap_drop,
-            security_opt=req.security_opt, devices=devices, group_add=req.group_add)
+            security_opt=req.security_opt, devices=devices, group_add=req.group_add,
+            userns=req.userns if userns_base else "", userns_base=userns_base)
         self.validate_network_mode(config.network_mode)
         integration.configure(config, req, ic)
         c = Container(id=cid, name=name, created=now(), config=config)
@@ -202,6 +212,9 @@ class Engine:
         c.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         for sub in ("upper", "work", "merged"):
             (c.dir / sub).mkdir(exist_ok=True, mode=0o755 if sub == "upper" else 0o700)
+        if userns_base:
+            # The container's own root directory, as its root sees it: owned by it.
+            os.chown(c.dir / "upper", userns_base, userns_base)
         try:
             await asyncio.to_thread(self.store.save, c)
         except SdcError:
@@ -325,7 +338,8 @@ class Engine:
             masked_paths=security.MASKED_PATHS if sec.masked else [],
             readonly_paths=security.READONLY_PATHS if sec.masked else [],
             devices=cfg.devices, privileged=cfg.privileged, group_add=cfg.group_add,
-            apparmor=sec.apparmor, process_label=label)
+            apparmor=sec.apparmor, process_label=label, userns_base=cfg.userns_base,
+            userns_size=idmaps.BLOCK if cfg.userns_base else 0)
 
     async def _network_up(self, c: Container) -> tuple[str, dict[str, str]]:
         if self.network is not None:

@@ -22,7 +22,7 @@ from typing import NoReturn
 
 from .. import syscalls as sc
 from ..spec import LaunchSpec
-from . import mounts, security
+from . import mounts, security, userns
 from .sandbox_errors import ExecFailure
 from .users import resolve_user
 
@@ -74,11 +74,15 @@ def open_console(sock: socket.socket, bind_console: bool) -> None:
         os.close(slave)
 
 
-def build_rootfs(spec: LaunchSpec) -> None:
+def build_rootfs(spec: LaunchSpec, userns_fd: int = -1) -> None:
     """Mount the overlay and everything in it, then pivot_root into it."""
     # Nothing we mount may propagate back to the host, but host unmounts may reach us.
     sc.mount(None, "/", None, sc.MS_SLAVE | sc.MS_REC)
-    lower = ":".join(reversed(spec.layers))
+    layers = spec.layers
+    if userns_fd >= 0:
+        layers = userns.idmap_layers(layers, os.path.join(os.path.dirname(spec.rootfs),
+                                                          "idmapped"), userns_fd)
+    lower = ":".join(reversed(layers))
     sc.mount("overlay", spec.rootfs, "overlay", 0,
              f"lowerdir={lower},upperdir={spec.upper},workdir={spec.work}")
     for special in ("proc", "sys", "dev"):
@@ -130,10 +134,17 @@ def close_fds(*keep: int) -> None:
     os.closerange(low, 65536)
 
 
-def become(spec: LaunchSpec, cwd: str, user: str, env: Sequence[str]) -> dict[str, str]:
-    """Labels, the container's user and cwd, capabilities, no_new_privs and seccomp, in
-    the order each allows the next; returns the environment to exec with."""
+def become(spec: LaunchSpec, cwd: str, user: str, env: Sequence[str],
+           userns_fd: int = -1) -> dict[str, str]:
+    """The user namespace (--userns=auto), labels, the container's user and cwd, the
+    capability bounding set, capabilities, no_new_privs and seccomp, in the order each
+    allows the next; returns the environment to exec with."""
     try:
+        if userns_fd >= 0:
+            # Joining a user namespace hands us a full bounding set in it: drop after.
+            sc.setns(userns_fd, sc.CLONE_NEWUSER)
+            os.close(userns_fd)
+        security.drop_bounding_set(spec.caps, security.last_cap())
         security.apply_apparmor(spec.apparmor)
         security.apply_selinux(spec.process_label)
         security.harden_before_user(spec.caps, spec.no_new_privs, spec.seccomp)
@@ -213,20 +224,22 @@ def run_init(argv: list[str], environ: dict[str, str], errfd: int) -> NoReturn:
                 os._exit(code if code >= 0 else 128 - code)
 
 
-def launch(spec: LaunchSpec, errfd: int, tty: socket.socket | None) -> NoReturn:
-    """The child's whole life: namespaces, rootfs, identity, exec."""
+def launch(spec: LaunchSpec, errfd: int, tty: socket.socket | None,
+           userns_fd: int = -1) -> NoReturn:
+    """The child's whole life: namespaces, rootfs, identity, exec.  USERNS_FD is the
+    user namespace to end up in (--userns=auto), made by the monitor."""
     try:
         try:
             enter_namespaces(spec)
             socket.sethostname(spec.hostname)
-            build_rootfs(spec)
+            build_rootfs(spec, userns_fd)
             if tty is not None:
                 open_console(tty, bind_console=True)
-            close_fds(errfd)
-            security.drop_bounding_set(spec.caps, security.last_cap())
+            close_fds(errfd, userns_fd)
         except OSError as e:
-            raise ExecFailure(125, f"cannot set up the container: {e.strerror or e}") from e
-        environ = become(spec, spec.cwd or "/", spec.user, spec.env)
+            what = f"{e.strerror}: {e.filename}" if e.filename else (e.strerror or str(e))
+            raise ExecFailure(125, f"cannot set up the container: {what}") from e
+        environ = become(spec, spec.cwd or "/", spec.user, spec.env, userns_fd)
         if spec.init:
             run_init(spec.argv, environ, errfd)
         reset_signals()

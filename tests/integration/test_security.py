@@ -230,3 +230,44 @@ def test_socket_refuses_non_members(daemon: None) -> None:
                         "ps"], capture_output=True, text=True, timeout=30)
     assert r.returncode == 1
     assert "Permission denied" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.fixture
+def subids() -> None:
+    for f in ("/etc/subuid", "/etc/subgid"):
+        with open(f, "a+") as fh:
+            fh.seek(0)
+            if "sdcontainer:" not in fh.read():
+                fh.write("sdcontainer:1000000:1000000\n")
+
+
+def test_userns_auto(busybox: str, name: str, subids: None) -> None:
+    r = sdc("run", "-d", "--name", name, "--userns=auto", busybox, "sh", "-c",
+            "touch /created && sleep 100")
+    assert r.returncode == 0, r.stderr
+    info = json.loads(sdc("inspect", name).stdout)[0]
+    pid = info["State"]["Pid"]
+    with open(f"/proc/{pid}/status") as f:
+        uid_line = next(line for line in f if line.startswith("Uid:"))
+    host_uid = int(uid_line.split()[1])
+    assert host_uid >= 1000000  # root inside is not root on the host
+    assert sdc("exec", name, "id", "-u").stdout.strip() == "0"
+    assert sdc("exec", name, "cat", "/proc/self/uid_map").stdout.split() == \
+        ["0", str(host_uid), "65536"]
+    # image files are root's as the container sees them, and it can write its rootfs
+    assert sdc("exec", name, "stat", "-c", "%u", "/bin/busybox").stdout.strip() == "0"
+    assert sdc("exec", name, "stat", "-c", "%u", "/created").stdout.strip() == "0"
+    upper = f"/var/lib/sdcontainer/containers/{info['Id']}/upper/created"
+    assert os.stat(upper).st_uid == host_uid
+    # a second container gets another range
+    other = name + "-2"
+    try:
+        sdc("run", "-d", "--name", other, "--userns=auto", busybox, "sleep", "100", check=True)
+        pid2 = json.loads(sdc("inspect", other).stdout)[0]["State"]["Pid"]
+        with open(f"/proc/{pid2}/status") as f:
+            uid2 = int(next(line for line in f if line.startswith("Uid:")).split()[1])
+        assert uid2 != host_uid and uid2 >= 1000000
+    finally:
+        sdc("rm", "-f", other)
+    r = sdc("run", "--rm", "--userns=auto", "--privileged", busybox, "true")
+    assert r.returncode == 125 and "cannot be combined" in r.stderr
