@@ -102,11 +102,17 @@ class NetworkAPI:
         if not isinstance(body, dict):
             raise InvalidArgument("the request body must be a JSON object")
         c = self.engine.get(get(body, "Container", str, ""))
+        net = await asyncio.to_thread(self.manager.inspect, req.params["id"])
+        aliases = get_str_list(get_obj(body, "EndpointConfig"), "Aliases") or []
+        if not c.running and net.name == c.config.network_mode:
+            # A created container joins its own network at start; docker-compose connects
+            # it (with the service name as alias) before starting it.
+            c.config.aliases = sorted(set(c.config.aliases) | set(aliases))
+            await asyncio.to_thread(self.engine.store.save, c)
+            return Response(200)
         if not c.running:
             raise Conflict(f"container {c.name} is not running: connect it while it runs, "
                            "or create it with --network")
-        net = await asyncio.to_thread(self.manager.inspect, req.params["id"])
-        aliases = get_str_list(get_obj(body, "EndpointConfig"), "Aliases") or []
         att = await asyncio.to_thread(self.manager.connect, c.id, net.name, aliases)
         c.network = att.to_json()
         await asyncio.to_thread(self.engine.store.save, c)
