@@ -209,9 +209,13 @@ class Engine:
         c = Container(id=cid, name=name, created=now(), config=config)
         # The upper dir's mode becomes the mode of the container's /: 0755 as in any
         # rootfs (the container's own directory above it stays 0700).
-        c.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        for sub in ("upper", "work", "merged"):
-            (c.dir / sub).mkdir(exist_ok=True, mode=0o755 if sub == "upper" else 0o700)
+        try:
+            c.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            for sub in ("upper", "work", "merged"):
+                (c.dir / sub).mkdir(exist_ok=True, mode=0o755 if sub == "upper" else 0o700)
+        except OSError as e:  # a full state filesystem: no half-made directory stays
+            await asyncio.to_thread(self.store.delete, c)
+            raise SdcError(f"cannot create {c.dir}: {e.strerror}") from e
         if userns_base:
             # The container's own root directory, as its root sees it: owned by it.
             os.chown(c.dir / "upper", userns_base, userns_base)
