@@ -33,6 +33,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
+from . import fileio
 from . import syscalls as sc
 from .launcher import sandbox, userns
 from .launcher.sandbox_errors import ExecFailure
@@ -72,16 +73,6 @@ def read_request(conn: socket.socket) -> dict[str, Any]:
 def reply(conn: socket.socket, **data: Any) -> None:
     """Send one JSON line."""
     conn.sendall(json.dumps(data).encode() + b"\n")
-
-
-def write_atomic(path: str, data: dict[str, Any]) -> None:
-    """Write JSON so a crash leaves the old file or the new one, never half of one."""
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(data, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.rename(tmp, path)
 
 
 def in_scope(scope: str) -> bool:
@@ -436,7 +427,7 @@ class Monitor:
     def finish(self, code: int, error: str = "") -> NoReturn:
         """Write the exit file and leave; systemd then collects the empty scope."""
         killed = code == 137 and oom_killed()
-        write_atomic(self.spec.exit_file, {
+        fileio.write_json_atomic(self.spec.exit_file, {
             "exit_code": code, "oom_killed": killed, "finished_at": now_rfc3339(), "error": error,
         })
         os._exit(0)

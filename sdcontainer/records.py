@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import paths
+from . import fileio, paths
 from .errors import InvalidArgument, SdcError
 from .spec import ContainerConfig, from_dict
 
@@ -124,16 +124,9 @@ class Container:
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Replace PATH with DATA as JSON, durably and atomically."""
-    tmp = path.with_name(f".{path.name}.tmp")
     try:
-        with open(tmp, "w") as f:
-            json.dump(data, f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        os.rename(tmp, path)
+        fileio.write_json_atomic(path, data)
     except OSError as e:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
         raise SdcError(f"cannot write {path}: {e.strerror}") from e
 
 

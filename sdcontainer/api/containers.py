@@ -12,7 +12,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from .. import units
+from .. import humanize, units
 from ..daemon import logs, monitor_client
 from ..daemon.core import CreateRequest, Engine
 from ..errors import Conflict, InvalidArgument, NoSuchImage, SdcError
@@ -138,35 +138,15 @@ def unix_time(rfc: str) -> int:
         return 0
 
 
-def human_duration(seconds: float) -> str:
-    """docker's 'About a minute', '5 seconds', '2 hours'."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s < 60:
-        return f"{s} seconds" if s != 1 else "1 second"
-    m = s // 60
-    if m == 1:
-        return "About a minute"
-    if m < 60:
-        return f"{m} minutes"
-    h = round(s / 3600)
-    if h == 1:
-        return "About an hour"
-    if h < 48:
-        return f"{h} hours"
-    return f"{h // 24} days"
-
-
 def status_text(c: Container) -> str:
     """The Status column of docker ps."""
     st = c.state
     if st.status == "running":
         health = f" ({st.health['Status']})" if st.health.get("Status") else ""
-        return f"Up {human_duration(time.time() - unix_time(st.started_at))}{health}"
+        return f"Up {humanize.duration(time.time() - unix_time(st.started_at))}{health}"
     if st.status == "exited":
         return (f"Exited ({st.exit_code}) "
-                f"{human_duration(time.time() - unix_time(st.finished_at))} ago")
+                f"{humanize.duration(time.time() - unix_time(st.finished_at))} ago")
     return st.status.capitalize()
 
 

@@ -201,28 +201,16 @@ async def body_chunks(reader: asyncio.StreamReader, headers: dict[str, str]
 
 
 async def read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> bytes:
-    """The body by Content-Length or chunked encoding, at most MAX_BODY bytes."""
-    if headers.get("transfer-encoding", "").lower() == "chunked":
-        body = bytearray()
-        while True:
-            size_line = await reader.readline()
-            try:
-                size = int(size_line.split(b";")[0].strip(), 16)
-            except ValueError:
-                raise HTTPError(400, "malformed chunked body") from None
-            if size == 0:
-                await reader.readline()
-                return bytes(body)
-            if len(body) + size > MAX_BODY:
-                raise HTTPError(413, "request body too large")
-            body += await reader.readexactly(size)
-            await reader.readline()
-    length = headers.get("content-length", "0") or "0"
-    if not length.isdigit():
-        raise HTTPError(400, f"invalid Content-Length {length!r}")
-    if int(length) > MAX_BODY:
+    """The whole body (Content-Length or chunked), at most MAX_BODY bytes."""
+    length = headers.get("content-length", "")
+    if length.isdigit() and int(length) > MAX_BODY:
         raise HTTPError(413, "request body too large")
-    return await reader.readexactly(int(length)) if int(length) else b""
+    body = bytearray()
+    async for chunk in body_chunks(reader, headers):
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise HTTPError(413, "request body too large")
+    return bytes(body)
 
 
 def head(status: int, content_type: str, extra: dict[str, str]) -> bytes:

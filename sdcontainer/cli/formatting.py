@@ -6,9 +6,13 @@ import datetime
 import json
 import re
 import shlex
+import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
+
+from .. import humanize
+from ..errors import SdcError
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -25,22 +29,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 def ago(unix: float) -> str:
     """'5 seconds ago', 'About a minute ago'."""
-    s = int(time.time() - unix)
-    if s < 1:
-        return "Less than a second ago"
-    if s < 60:
-        return f"{s} second{'s' if s != 1 else ''} ago"
-    m = s // 60
-    if m == 1:
-        return "About a minute ago"
-    if m < 60:
-        return f"{m} minutes ago"
-    h = round(s / 3600)
-    if h == 1:
-        return "About an hour ago"
-    if h < 48:
-        return f"{h} hours ago"
-    return f"{h // 24} days ago"
+    return f"{humanize.duration(time.time() - unix)} ago"
 
 
 def human_size(n: int) -> str:
@@ -109,3 +98,18 @@ def ps_row(c: dict[str, Any], no_trunc: bool) -> dict[str, str]:
 def quote_command(argv: list[str]) -> str:
     """Shell-quoted command line."""
     return shlex.join(argv)
+
+
+def each(names: list[str], action: Callable[[str], Any], echo: bool = True) -> int:
+    """Apply ACTION to every name, printing it as docker does; report a failure one line
+    each, go on with the rest; 1 if any failed."""
+    rc = 0
+    for n in names:
+        try:
+            action(n)
+            if echo:
+                print(n)
+        except SdcError as e:
+            print(f"Error response from daemon: {e}", file=sys.stderr)
+            rc = 1
+    return rc

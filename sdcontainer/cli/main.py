@@ -140,21 +140,7 @@ def cmd_start(client: Client, ns: argparse.Namespace) -> int:
         info = client.call("GET", f"/containers/{ns.containers[0]}/json")
         return attached_start(client, info["Id"], tty=info["Config"]["Tty"],
                               stdin=ns.interactive, condition="next-exit")
-    return each(ns.containers, lambda c: client.call("POST", f"/containers/{c}/start"))
-
-
-def each(names: list[str], action: Callable[[str], Any], echo: bool = True) -> int:
-    """Apply ACTION to every name; report failures one line each; 1 if any failed."""
-    rc = 0
-    for n in names:
-        try:
-            action(n)
-            if echo:
-                print(n)
-        except SdcError as e:
-            print(f"Error response from daemon: {e}", file=sys.stderr)
-            rc = 1
-    return rc
+    return formatting.each(ns.containers, lambda c: client.call("POST", f"/containers/{c}/start"))
 
 
 def cmd_stop(client: Client, ns: argparse.Namespace) -> int:
@@ -164,28 +150,28 @@ def cmd_stop(client: Client, ns: argparse.Namespace) -> int:
         except APIError as e:
             if e.status != 304:  # already stopped: docker says nothing either
                 raise
-    return each(ns.containers, stop)
+    return formatting.each(ns.containers, stop)
 
 
 def cmd_restart(client: Client, ns: argparse.Namespace) -> int:
-    return each(ns.containers,
+    return formatting.each(ns.containers,
                 lambda c: client.call("POST", f"/containers/{c}/restart", {"t": ns.time}))
 
 
 def cmd_kill(client: Client, ns: argparse.Namespace) -> int:
-    return each(ns.containers,
+    return formatting.each(ns.containers,
                 lambda c: client.call("POST", f"/containers/{c}/kill", {"signal": ns.signal}))
 
 
 def cmd_rm(client: Client, ns: argparse.Namespace) -> int:
-    return each(ns.containers,
+    return formatting.each(ns.containers,
                 lambda c: client.call("DELETE", f"/containers/{c}", {"force": ns.force or None}))
 
 
 def cmd_wait(client: Client, ns: argparse.Namespace) -> int:
     def wait(c: str) -> None:
         print(client.call("POST", f"/containers/{c}/wait")["StatusCode"])
-    return each(ns.containers, wait, echo=False)
+    return formatting.each(ns.containers, wait, echo=False)
 
 
 def cmd_ps(client: Client, ns: argparse.Namespace) -> int:

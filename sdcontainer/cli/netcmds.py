@@ -55,20 +55,8 @@ def cmd_network_inspect(client: Client, ns: argparse.Namespace) -> int:
     return rc
 
 
-def _each(names: list[str], action: Callable[[str], Any]) -> int:
-    rc = 0
-    for n in names:
-        try:
-            action(n)
-            print(n)
-        except SdcError as e:
-            print(f"Error response from daemon: {e}", file=sys.stderr)
-            rc = 1
-    return rc
-
-
 def cmd_network_rm(client: Client, ns: argparse.Namespace) -> int:
-    return _each(ns.networks, lambda n: client.call("DELETE", f"/networks/{n}"))
+    return formatting.each(ns.networks, lambda n: client.call("DELETE", f"/networks/{n}"))
 
 
 def cmd_network_prune(client: Client, ns: argparse.Namespace) -> int:

@@ -26,7 +26,7 @@ import threading
 from typing import Any
 
 from ..errors import InvalidArgument, SdcError
-from . import attach
+from . import attach, formatting
 from .client import APIError, Client
 
 NOTIFY_DIR = "/run/sdcontainer/notify"
@@ -176,23 +176,11 @@ def run_notified(client: Client, cid: str, ns: argparse.Namespace) -> int:
 # -- verbs ----------------------------------------------------------------------
 
 def cmd_pause(client: Client, ns: argparse.Namespace) -> int:
-    return _each(ns.containers, lambda c: client.call("POST", f"/containers/{c}/pause"))
+    return formatting.each(ns.containers, lambda c: client.call("POST", f"/containers/{c}/pause"))
 
 
 def cmd_unpause(client: Client, ns: argparse.Namespace) -> int:
-    return _each(ns.containers, lambda c: client.call("POST", f"/containers/{c}/unpause"))
-
-
-def _each(names: list[str], action: Any) -> int:
-    rc = 0
-    for n in names:
-        try:
-            action(n)
-            print(n)
-        except SdcError as e:
-            print(f"Error response from daemon: {e}", file=sys.stderr)
-            rc = 1
-    return rc
+    return formatting.each(ns.containers, lambda c: client.call("POST", f"/containers/{c}/unpause"))
 
 
 def cmd_generate_systemd(client: Client, ns: argparse.Namespace) -> int:

@@ -14,12 +14,12 @@ import contextlib
 import fcntl
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from sdcontainer import paths
 from sdcontainer.errors import ImageError, InvalidArgument
+from sdcontainer.fileio import write_json_atomic
 from sdcontainer.images.config import RegistriesConfig, load_config
 from sdcontainer.images.reference import DOCKER_HUB
 from sdcontainer.images.registry import RegistryClient
@@ -48,18 +48,7 @@ def _read(path: Path) -> dict[str, dict[str, str]]:
 
 def _write(path: Path, auths: dict[str, dict[str, str]]) -> None:
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump({"auths": auths}, f, indent=1, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.rename(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
+    write_json_atomic(path, {"auths": auths}, sort_keys=True)  # mode 0600
 
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:

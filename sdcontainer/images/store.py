@@ -36,6 +36,7 @@ from typing import IO, Any, BinaryIO
 
 from sdcontainer import crashpoints, paths
 from sdcontainer.errors import Conflict, DigestMismatch, ImageError, InvalidArgument, NoSuchImage
+from sdcontainer.fileio import write_json_atomic
 from sdcontainer.images import mediatypes as mt
 from sdcontainer.images.config import RegistriesConfig, load_config
 from sdcontainer.images.digest import check_digest, copy_verified, hex_of, sha256_digest
@@ -116,22 +117,7 @@ class ImageStore:
         return state
 
     def _write_json_atomic(self, path: Path, data: object) -> None:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(data, f, indent=1, sort_keys=True)
-                f.flush()
-                os.fsync(f.fileno())
-            os.rename(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-        dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        write_json_atomic(path, data, sort_keys=True)
 
     @contextlib.contextmanager
     def _state(self) -> Iterator[dict[str, Any]]:

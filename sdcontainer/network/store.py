@@ -18,29 +18,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ..fileio import fsync_dir, write_json_atomic
+
 
 def write_json(path: Path, obj: Any) -> None:
     """Atomically replace PATH with OBJ as JSON."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    data = json.dumps(obj, indent=1, sort_keys=True).encode() + b"\n"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a rename or unlink in directory PATH durable."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    write_json_atomic(path, obj, sort_keys=True)
 
 
 def read_json(path: Path) -> Any:
