@@ -103,7 +103,9 @@ class ExecAPI:
         code = None
         if c is not None and c.running:
             with contextlib.suppress(Exception):
-                for _ in range(100):
+                # The stream ends before the monitor has reaped the process; on a busy
+                # host that can take a while, and a guess (137) would be a wrong answer.
+                for _ in range(1000):
                     status = await monitor_client.call(c.control_socket, op="exec_status", id=e.id)
                     if not status.get("running", False):
                         code = status.get("exit_code")
