@@ -44,12 +44,18 @@ def machine_id(container_id: str) -> bytes:
     return bytes.fromhex(container_id[:32])
 
 
+def machine_name(name: str) -> str:
+    """The machine name of container NAME: machined wants a host name, so docker's
+    generated names (adjective_scientist) get dashes for their underscores."""
+    return name.replace("_", "-")
+
+
 def register(name: str, container_id: str, leader: int, root_directory: str) -> None:
     """Register container NAME, whose PID 1 is LEADER, as a machine of class container."""
     try:
         _manager().Manager.RegisterMachine(
-            name.encode(), machine_id(container_id), SERVICE.encode(), b"container", leader,
-            root_directory.encode())
+            machine_name(name).encode(), machine_id(container_id), SERVICE.encode(),
+            b"container", leader, root_directory.encode())
     except DBusError as e:
         raise SystemdError(f"cannot register {name} with systemd-machined: {e}") from e
 
@@ -57,7 +63,7 @@ def register(name: str, container_id: str, leader: int, root_directory: str) -> 
 def unregister(name: str) -> None:
     """Forget machine NAME; no error if machined already did."""
     try:
-        _manager().Manager.UnregisterMachine(name.encode())
+        _manager().Manager.UnregisterMachine(machine_name(name).encode())
     except DBusError as e:
         log.debug("unregistering %s: %s", name, e)
 
@@ -65,7 +71,7 @@ def unregister(name: str) -> None:
 def registered(name: str) -> bool:
     """Whether machined knows a machine NAME."""
     try:
-        _manager().Manager.GetMachine(name.encode())
+        _manager().Manager.GetMachine(machine_name(name).encode())
     except DBusError:
         return False
     return True

@@ -47,3 +47,17 @@ def test_machinectl_kill(busybox: str, name: str) -> None:
     assert wait_for(lambda: state(name)["Status"] == "exited")
     assert state(name)["ExitCode"] == 137
     assert wait_for(lambda: name not in machines())
+
+
+def test_generated_names_are_registered(busybox: str) -> None:
+    r = sdc("run", "-d", busybox, "sleep", "100")
+    assert r.returncode == 0, r.stderr
+    cid = r.stdout.strip()
+    name = json.loads(sdc("inspect", cid).stdout)[0]["Name"].lstrip("/")
+    try:
+        assert "_" in name
+        machine = name.replace("_", "-")
+        assert wait_for(lambda: machine in sh("machinectl", "list", "--no-legend",
+                                               check=False).stdout)
+    finally:
+        sdc("rm", "-f", cid)
