@@ -124,6 +124,7 @@ def inside(ns: argparse.Namespace) -> int:
     a, b = sdcontainer(), podman()
     engines = [a, b]
     prepare(engines)
+    before = scenarios.leftovers(engines)  # containers that were there before us
     started = time.time()
     results: dict[str, Any] = {}
     results["floors"] = scenarios.floors(ns.runs, log)
@@ -134,7 +135,8 @@ def inside(ns: argparse.Namespace) -> int:
     results["cli"] = scenarios.cli(engines, ns.runs, log)
     results["density"] = [scenarios.density(engines, int(n), log)
                           for n in ns.containers.split(",") if n.strip()]
-    results["leftovers"] = scenarios.leftovers(engines)
+    results["leftovers"] = {k: v - before.get(k, 0)
+                            for k, v in scenarios.leftovers(engines).items()}
     ns.out.mkdir(parents=True, exist_ok=True)
     if ns.profile_runs > 0:
         breakdown = profiling.api_breakdown(a.image, ns.profile_runs, log)
