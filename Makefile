@@ -13,11 +13,13 @@ demo: deps
 
 # Every test runs inside the throwaway systemd box (tests/systemd-box): real
 # systemd as PID 1, journald, D-Bus and a network namespace of its own.
-# tests/shutdown-check powers a box off and checks containers got their stop signal.
+# tests/shutdown-check powers a box off and checks containers got their stop signal;
+# tests/reboot-check boots twice on one state directory (restart policies survive).
 # tests/packaging installs the .deb into its own box: the packaged daemon must
 # not meet the checkout's (tests/integration) in the same systemd.
 test: deps
 	tests/shutdown-check
+	tests/reboot-check
 	tests/systemd-box -- bash -c 'cd "$(CURDIR)" && .venv/bin/pytest $(PYTEST_ARGS) tests --ignore=tests/packaging'
 	$(MAKE) test-packaging
 
