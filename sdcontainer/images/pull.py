@@ -194,13 +194,20 @@ def _fetch(store: ImageStore, client: RegistryClient, repo: str, desc: mt.Descri
     if desc.urls:
         logger.info("blob %s lists foreign URLs; fetching it from the registry only",
                     desc.digest)
-    with client.open_blob(repo, desc.digest) as resp:
-        def tick(n: int) -> None:
+    # Parallel pulls of images sharing this blob wait here for the first one's
+    # download instead of fetching it again.
+    with store.blob_lock(desc.digest):
+        if store.has_blob(desc.digest):
             if not quiet:
-                report(Progress(short, "Downloading", n, desc.size))
+                report(Progress(short, "Already exists"))
+            return
+        with client.open_blob(repo, desc.digest) as resp:
+            def tick(n: int) -> None:
+                if not quiet:
+                    report(Progress(short, "Downloading", n, desc.size))
 
-        store.write_blob(_Counter(resp, tick),  # type: ignore[arg-type]
-                         desc.digest, desc.size, f"blob {desc.digest}")
+            store.write_blob(_Counter(resp, tick),  # type: ignore[arg-type]
+                             desc.digest, desc.size, f"blob {desc.digest}")
     if not quiet:
         report(Progress(short, "Download complete", desc.size, desc.size))
 

@@ -7,6 +7,7 @@ Layout under the root (every directory 0700)::
     layers/<hex>/layer.json   {"diff_id", "size"}
     tmp/                      downloads and unpacks in progress (same filesystem: rename)
     locks/<hex>.lock          per-layer unpack locks
+    locks/blob-<hex>.lock     per-blob download locks
     state.json                images and tags, rewritten atomically under state.lock
 
 Everything lands in tmp/ first and is renamed into place once verified, so a
@@ -140,6 +141,15 @@ class ImageStore:
     def has_blob(self, digest: str) -> bool:
         """True if blob DIGEST is stored."""
         return self.blob_path(digest).is_file()
+
+    @contextlib.contextmanager
+    def blob_lock(self, digest: str) -> Iterator[None]:
+        """Hold while fetching blob DIGEST, so concurrent pulls download it once.
+
+        Re-check has_blob() after taking it: the previous holder may have stored it.
+        """
+        with self._flock(self._locks / f"blob-{hex_of(digest)}.lock", fcntl.LOCK_EX):
+            yield
 
     def read_blob(self, digest: str, max_size: int = 16 << 20) -> bytes:
         """A small blob (manifest, config), re-verified as it is read."""
