@@ -10,6 +10,7 @@ the few hundred lines below.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -246,6 +247,19 @@ def parse_head(raw: bytes) -> tuple[str, str, dict[str, list[str]], dict[str, st
     return method, url.path, urllib.parse.parse_qs(url.query, keep_blank_values=True), headers
 
 
+async def linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Close after an error answer without resetting the connection: a socket closed
+    with unread request bytes makes the peer's recv fail before it reads our answer."""
+    if writer.can_write_eof():
+        with contextlib.suppress(OSError):
+            writer.write_eof()
+    with contextlib.suppress(OSError, TimeoutError, asyncio.IncompleteReadError):
+        async with asyncio.timeout(1):
+            for _ in range(256):  # at most 16 MiB of an unwanted body
+                if not await reader.read(65536):
+                    break
+
+
 class Server:
     """Serves ROUTER on any number of listening sockets."""
 
@@ -290,7 +304,12 @@ class Server:
             writer.write(head(e.http_status, "application/json",
                               {"Content-Length": str(len(body))}) + body)
             await writer.drain()
-            return not isinstance(e, HTTPError)
+            if isinstance(e, HTTPError):
+                await linger(reader, writer)
+                return False
+            return True
+        except (BrokenPipeError, ConnectionResetError):
+            return False  # the client went away: nothing to answer
         except Exception as e:
             log.exception("internal error serving a request")
             body = error_body(SdcError(f"internal error: {e}"))

@@ -6,6 +6,7 @@ import asyncio
 import builtins
 import contextlib
 import json
+import logging
 import os
 import tempfile
 import threading
@@ -18,6 +19,8 @@ from ..errors import Conflict, InvalidArgument, NoSuchImage, SdcError
 from ..images.model import Image
 from .containers import unix_time
 from .http import Request, Response, Router, Stream, body_chunks, json_response
+
+log = logging.getLogger(__name__)
 
 
 def summary(img: Image) -> dict[str, Any]:
@@ -167,9 +170,12 @@ class ImageAPI:
                 loop.call_soon_threadsafe(queue.put_nowait, {"status": f"Digest: {digest}"})
                 loop.call_soon_threadsafe(queue.put_nowait,
                                           {"status": f"Status: Downloaded image for {ref}"})
-            except SdcError as e:
+            except Exception as e:  # a pull thread must never end without saying why
+                if not isinstance(e, SdcError):
+                    log.exception("pull of %s failed", ref)
+                message = str(e) if isinstance(e, SdcError) else f"pull failed: {e}"
                 loop.call_soon_threadsafe(queue.put_nowait,
-                                          {"error": str(e), "errorDetail": {"message": str(e)}})
+                                          {"error": message, "errorDetail": {"message": message}})
             finally:
                 loop.call_soon_threadsafe(queue.put_nowait, None)
 
