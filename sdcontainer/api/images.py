@@ -131,6 +131,8 @@ class ImageAPI:
         r.add("GET", "/images/{name*}/get", self.save_one)
         r.add("POST", "/images/{name*}/tag", self.tag)
         r.add("DELETE", "/images/{name*}", self.remove)
+        r.add("POST", "/auth", self.login)
+        r.add("DELETE", "/auth/{registry}", self.logout)  # ours: docker logs out client-side
 
     async def create(self, req: Request) -> Stream:
         src, image = req.arg("fromSrc"), req.arg("fromImage")
@@ -182,6 +184,27 @@ class ImageAPI:
         threading.Thread(target=work, daemon=True).start()
         while (msg := await queue.get()) is not None:
             yield json.dumps(msg).encode() + b"\r\n"
+
+    async def login(self, req: Request) -> Response:
+        """docker's POST /auth: check the credentials with the registry, then keep them."""
+        from ..images import auth
+
+        body = req.json()
+        if not isinstance(body, dict):
+            raise InvalidArgument("the request body must be a JSON object")
+        server = str(body.get("serveraddress") or "docker.io")
+        server = server.removeprefix("https://").removeprefix("http://").split("/")[0]
+        await asyncio.to_thread(auth.login, server, str(body.get("username") or ""),
+                                str(body.get("password") or ""), config=self.store.config)
+        return json_response({"Status": "Login Succeeded", "IdentityToken": ""})
+
+    async def logout(self, req: Request) -> Response:
+        """Forget a registry's credentials."""
+        from ..images import auth
+
+        if not await asyncio.to_thread(auth.logout, req.params["registry"]):
+            raise NoSuchImage(f"not logged in to {req.params['registry']}")
+        return Response(204)
 
     async def list(self, req: Request) -> Response:
         images = await asyncio.to_thread(self.store.list)

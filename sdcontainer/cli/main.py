@@ -393,6 +393,35 @@ def cmd_image_prune(client: Client, ns: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_login(client: Client, ns: argparse.Namespace) -> int:
+    if ns.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    elif ns.password is not None:
+        print("WARNING! Using --password via the CLI is insecure. Use --password-stdin.",
+              file=sys.stderr)
+        password = ns.password
+    else:
+        import getpass
+
+        password = getpass.getpass("Password: ")
+    username = ns.username or input("Username: ")
+    answer = client.call("POST", "/auth", body={
+        "username": username, "password": password, "serveraddress": ns.server})
+    print(answer.get("Status", "Login Succeeded"))
+    return 0
+
+
+def cmd_logout(client: Client, ns: argparse.Namespace) -> int:
+    try:
+        client.call("DELETE", f"/auth/{ns.server}")
+        print(f"Removing login credentials for {ns.server}")
+    except APIError as e:
+        if e.status != 404:
+            raise
+        print(f"Not logged in to {ns.server}")
+    return 0
+
+
 def cmd_version(client: Client, ns: argparse.Namespace) -> int:
     from ..buildinfo import commit
 
@@ -553,6 +582,13 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("-a", "--all", action="store_true")
     v.add_argument("-f", "--force", action="store_true")
     netcmds.add_verbs(sub, verb)
+    v = verb("login", cmd_login, "Log in to a registry")
+    v.add_argument("-u", "--username")
+    v.add_argument("-p", "--password")
+    v.add_argument("--password-stdin", action="store_true")
+    v.add_argument("server", nargs="?", default="docker.io")
+    v = verb("logout", cmd_logout, "Log out from a registry")
+    v.add_argument("server", nargs="?", default="docker.io")
     systemdcmds.add_verbs(sub, verb)
     tlscmds.add_verbs(sub, verb)
     verb("version", cmd_version, "Show the sdcontainer version information")

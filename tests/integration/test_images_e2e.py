@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import tarfile
 import tempfile
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.images.conftest import Registry, registry, skopeo  # noqa: F401
+from tests.images.conftest import Registry, auth_registry, registry, skopeo  # noqa: F401
 from tests.images.imgutil import OciLayout
 
 from .conftest import REPO, sdc, sh
@@ -110,3 +111,27 @@ def test_bad_references_are_clear(daemon: None) -> None:
         r = sdc("pull", ref)
         assert r.returncode == 1 and "Traceback" not in r.stderr, ref
         assert len(r.stderr.strip().splitlines()) <= 2
+
+
+def test_login_pull_logout(daemon: None, auth_registry: Registry,  # noqa: F811
+                           tmp_path: Path) -> None:
+    rootfs = tmp_path / "rootfs.tar"
+    sh(str(REPO / "tools" / "busybox-rootfs"), str(rootfs))
+    lay = OciLayout(tmp_path / "layout")
+    lay.tag(lay.image([rootfs.read_bytes()], config={"Cmd": ["echo", "private"]}), "1")
+    ref = f"{auth_registry.host}/private/app:1"
+    skopeo("copy", "--dest-tls-verify=false", "--dest-creds",
+           f"{auth_registry.user}:{auth_registry.password}", f"oci:{lay.root}:1",
+           f"docker://{ref}")
+    r = sdc("pull", ref, timeout=60)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    r = sdc("login", "-u", "tester", "--password-stdin", auth_registry.host, input="wrong\n")
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1
+    r = sdc("login", "-u", str(auth_registry.user), "--password-stdin", auth_registry.host,
+            input=f"{auth_registry.password}\n")
+    assert r.returncode == 0 and "Login Succeeded" in r.stdout, r.stderr
+    assert oct(os.stat("/var/lib/sdcontainer/auth.json").st_mode & 0o777) == "0o600"
+    assert sdc("pull", ref, timeout=60).returncode == 0
+    assert sdc("run", "--rm", ref).stdout == "private\n"
+    assert sdc("logout", auth_registry.host).returncode == 0
+    assert auth_registry.host not in Path("/var/lib/sdcontainer/auth.json").read_text()
