@@ -52,6 +52,10 @@ def machine_name(name: str) -> str:
 
 def register(name: str, container_id: str, leader: int, root_directory: str) -> None:
     """Register container NAME, whose PID 1 is LEADER, as a machine of class container."""
+    if leader <= 1:
+        # machined reads leader 0 as "the caller": it would register the daemon itself,
+        # and stop sdcontainerd.service when it collects that machine.
+        raise SystemdError(f"cannot register {name} with systemd-machined: no leader process")
     try:
         _manager().Manager.RegisterMachine(
             machine_name(name).encode(), machine_id(container_id), SERVICE.encode(),

@@ -71,13 +71,15 @@ class Hooks:
             await self.health.started(c)
             with contextlib.suppress(SdcError):
                 await asyncio.to_thread(self.engine.store.save, c)
-        self._background(self._register(c))
+        self._background(self._register(c, c.state.pid))
 
-    async def _register(self, c: Container) -> None:
+    async def _register(self, c: Container, leader: int) -> None:
+        if leader <= 1 or not c.running:
+            return  # already over: machined would take leader 0 to mean us, the caller
         try:
             # No root directory: the rootfs is mounted only in the container's own mount
             # namespace (the host reaches it as /proc/LEADER/root, as machined does).
-            await asyncio.to_thread(machined.register, c.name, c.id, c.state.pid, "")
+            await asyncio.to_thread(machined.register, c.name, c.id, leader, "")
         except SdcError as e:
             # A container that already ended (a short `run`) is no failure of ours.
             alive = c.running and os.path.exists(f"/proc/{c.state.pid}")

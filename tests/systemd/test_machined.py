@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 from tests.integration.conftest import sdc, sh, systemctl, wait_for
 
@@ -61,3 +62,17 @@ def test_generated_names_are_registered(busybox: str) -> None:
                                                check=False).stdout)
     finally:
         sdc("rm", "-f", cid)
+
+
+def test_short_lived_containers_never_register_the_daemon(busybox: str) -> None:
+    # A container that is over before its registration runs has no leader any more; asking
+    # machined with leader 0 would register (and later stop) sdcontainerd.service itself.
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(20) as pool:
+        results = list(pool.map(lambda _: sdc("run", "--rm", busybox, "true"), range(20)))
+    assert all(r.returncode == 0 for r in results), [r.stderr for r in results][:3]
+    time.sleep(1)
+    assert sh("systemctl", "is-active", "sdcontainerd.service", check=False).stdout.strip() \
+        == "active"
+    assert "sdcontainerd" not in sh("machinectl", "list", "--no-legend", check=False).stdout
