@@ -17,10 +17,10 @@ import logging
 import threading
 
 from pystemd.dbusexc import DBusBaseError as DBusError
-from pystemd.dbuslib import DBus
 from pystemd.machine1 import Manager
 
 from .errors import SystemdError
+from .units import thread_bus
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +31,7 @@ _local = threading.local()
 def _manager() -> Manager:
     manager: Manager | None = getattr(_local, "manager", None)
     if manager is None:
-        bus = DBus()
-        bus.open()
-        manager = Manager(bus=bus, _autoload=True)
-        _local.bus = bus
+        manager = Manager(bus=thread_bus(), _autoload=True)
         _local.manager = manager
     return manager
 

@@ -33,20 +33,27 @@ unit_signatures.KNOWN_UNIT_SIGNATURES.setdefault(b"DeviceAllow", b"a(ss)")
 _local = threading.local()
 
 
+def thread_bus() -> DBus:
+    """This thread's connection to the system bus (sd-bus connections are per thread)."""
+    bus: DBus | None = getattr(_local, "bus", None)
+    if bus is None:
+        bus = DBus()
+        bus.open()
+        _local.bus = bus
+    return bus
+
+
 def _manager() -> Manager:
     manager: Manager | None = getattr(_local, "manager", None)
     if manager is None:
-        bus = DBus()
-        bus.open()
-        manager = Manager(bus=bus, _autoload=True)
-        _local.bus = bus
+        manager = Manager(bus=thread_bus(), _autoload=True)
         _local.manager = manager
     return manager
 
 
 def _unit(name: str) -> Unit:
     _manager()
-    return Unit(name.encode(), bus=_local.bus, _autoload=True)
+    return Unit(name.encode(), bus=thread_bus(), _autoload=True)
 
 
 def _error(e: DBusError, what: str) -> Exception:
@@ -189,7 +196,7 @@ def active_state(unit: str) -> str:
     except DBusError:
         return "inactive"
     try:
-        state: bytes = _local.bus.get_property(
+        state: bytes = thread_bus().get_property(
             b"org.freedesktop.systemd1", path, b"org.freedesktop.systemd1.Unit",
             b"ActiveState", b"s")
     except DBusError:

@@ -10,6 +10,7 @@ import json
 import os
 import socket
 import struct
+import threading
 import urllib.parse
 from collections.abc import Iterator
 from typing import Any, BinaryIO
@@ -111,6 +112,25 @@ class Client:
                body: Any = None, raw: bytes | BinaryIO | None = None) -> http1.Response:
         """A request whose answer the caller reads as it comes."""
         return self._send(method, endpoint, query, body, raw)
+
+    def wait_later(self, cid: str, condition: str
+                   ) -> tuple[threading.Thread, dict[str, Any]]:
+        """POST /containers/CID/wait in a thread, sent before the container starts so no
+        exit is missed; the dict gets the answer ("StatusCode") or "error"."""
+        result: dict[str, Any] = {}
+
+        def waiter() -> None:
+            try:
+                answer = self.call("POST", f"/containers/{cid}/wait", {"condition": condition})
+                if not isinstance(answer, dict):
+                    raise SdcError("the daemon gave no exit status")
+                result.update(answer)
+            except SdcError as e:
+                result["error"] = e
+
+        thread = threading.Thread(target=waiter, daemon=True)
+        thread.start()
+        return thread, result
 
     def json_lines(self, method: str, endpoint: str, query: dict[str, Any] | None = None,
                    raw: bytes | BinaryIO | None = None) -> Iterator[dict[str, Any]]:

@@ -12,7 +12,6 @@ import contextlib
 import json
 import os
 import sys
-import threading
 from collections.abc import Callable
 from typing import Any, NoReturn
 
@@ -108,16 +107,7 @@ def attached_start(client: Client, cid: str, *, tty: bool, stdin: bool, conditio
     """Attach, start, stream until the end, and return the exit status."""
     sock = client.hijack(f"/containers/{cid}/attach",
                          {"stream": True, "stdin": stdin, "stdout": True, "stderr": True})
-    result: dict[str, Any] = {}
-
-    def waiter() -> None:
-        try:
-            result.update(client.call("POST", f"/containers/{cid}/wait", {"condition": condition}))
-        except SdcError as e:
-            result["error"] = e
-
-    w = threading.Thread(target=waiter, daemon=True)
-    w.start()
+    w, result = client.wait_later(cid, condition)
     try:
         client.call("POST", f"/containers/{cid}/start")
     except APIError as e:

@@ -140,17 +140,7 @@ def relay(sock: socket.socket) -> None:
 
 def run_notified(client: Client, cid: str, ns: argparse.Namespace) -> int:
     """`run --sdnotify=...` in the foreground of a service: start, notify, relay, wait."""
-    result: dict[str, Any] = {}
-    condition = "removed" if ns.rm else "next-exit"
-
-    def waiter() -> None:
-        try:
-            result.update(client.call("POST", f"/containers/{cid}/wait", {"condition": condition}))
-        except SdcError as e:
-            result["error"] = e
-
-    w = threading.Thread(target=waiter, daemon=True)
-    w.start()
+    w, result = client.wait_later(cid, "removed" if ns.rm else "next-exit")
     try:
         if _notify_socket is not None:
             threading.Thread(target=relay, args=(_notify_socket,), daemon=True).start()
