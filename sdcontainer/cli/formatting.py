@@ -113,3 +113,12 @@ def each(names: list[str], action: Callable[[str], Any], echo: bool = True) -> i
             print(f"Error response from daemon: {e}", file=sys.stderr)
             rc = 1
     return rc
+
+
+def print_inspected(results: list[Any], template: str | None) -> None:
+    """inspect's output: each result through --format, or all as one indented JSON array."""
+    if template:
+        for r in results:
+            print(render(template, r))
+    else:
+        print(json.dumps(results, indent=4))

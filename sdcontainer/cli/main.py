@@ -199,11 +199,7 @@ def cmd_inspect(client: Client, ns: argparse.Namespace) -> int:
             print(f"Error: No such object: {name}" if e.status == 404 else f"Error: {e}",
                   file=sys.stderr)
             rc = 1
-    if ns.format:
-        for r in results:
-            print(formatting.render(ns.format, r))
-    else:
-        print(json.dumps(results, indent=4))
+    formatting.print_inspected(results, ns.format)
     return rc
 
 

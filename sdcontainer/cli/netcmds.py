@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -47,11 +46,7 @@ def cmd_network_inspect(client: Client, ns: argparse.Namespace) -> int:
         except SdcError as e:
             print(f"Error response from daemon: {e}", file=sys.stderr)
             rc = 1
-    if ns.format:
-        for r in results:
-            print(formatting.render(ns.format, r))
-    else:
-        print(json.dumps(results, indent=4))
+    formatting.print_inspected(results, ns.format)
     return rc
 
 

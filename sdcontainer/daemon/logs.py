@@ -116,6 +116,15 @@ async def read(container_id: str, *, tail: int | None = None, since: str | None 
         finally:
             await queue.put(None)
 
+    def take(line: bytes) -> list[LogEntry]:
+        """LINE's entry (none if unreadable), remembering its cursor for the last read."""
+        nonlocal cursor
+        parsed = _entry(line)
+        if not parsed:
+            return []
+        cursor = parsed[1] or cursor
+        return [parsed[0]]
+
     task = asyncio.ensure_future(pump())
     done = asyncio.ensure_future(exited)
     try:
@@ -126,10 +135,8 @@ async def read(container_id: str, *, tail: int | None = None, since: str | None 
                 item = getter.result()
                 if item is None:
                     return
-                parsed = _entry(item)
-                if parsed:
-                    cursor = parsed[1] or cursor
-                    yield parsed[0]
+                for entry in take(item):
+                    yield entry
                 continue
             getter.cancel()
             break
@@ -140,10 +147,8 @@ async def read(container_id: str, *, tail: int | None = None, since: str | None 
             item = queue.get_nowait()
             if item is None:
                 break
-            parsed = _entry(item)
-            if parsed:
-                cursor = parsed[1] or cursor
-                yield parsed[0]
+            for entry in take(item):
+                yield entry
         rest = _argv(container_id, None if cursor else tail, since, until, False, cursor)
         async for line in _lines(rest):
             parsed = _entry(line)

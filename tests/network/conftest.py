@@ -19,15 +19,7 @@ from pathlib import Path
 import pytest
 
 from sdcontainer.network import NetworkConfig, NetworkManager, nsutil
-
-
-def in_box() -> bool:
-    """Whether we run inside tests/systemd-box (its PID 1 has container=sdcbox)."""
-    try:
-        with open("/proc/1/environ", "rb") as f:
-            return b"container=sdcbox" in f.read().split(b"\0")
-    except OSError:
-        return False
+from tests.conftest import in_box
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
