@@ -21,6 +21,10 @@ from . import http1
 API = "/v1.41"
 
 
+class Usage(SdcError):
+    """A command-line mistake: exit 125 for run/create, else 1, like docker."""
+
+
 class APIError(SdcError):
     """An error answer from the daemon."""
 
