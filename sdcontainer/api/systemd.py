@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 
 from .. import units
 from ..daemon.core import Engine
@@ -36,25 +37,21 @@ class SystemdAPI:
         r.add("POST", "/containers/{id}/healthcheck", self.healthcheck)
 
     async def pause(self, req: Request) -> Response:
-        c = self.engine.get(req.params["id"])
-        if not c.running:
-            raise Conflict(f"Container {c.id} is not running")
-        try:
-            await asyncio.to_thread(units.freeze, c.scope)
-        except Unsupported:
-            raise freeze_unsupported(c.name, "pause") from None
-        self.engine.events.emit("container", "pause", c)
-        return Response(204)
+        return await self._freeze(req, "pause", units.freeze)
 
     async def unpause(self, req: Request) -> Response:
+        return await self._freeze(req, "unpause", units.thaw)
+
+    async def _freeze(self, req: Request, action: str, call: Callable[[str], None]) -> Response:
+        """FreezeUnit or ThawUnit on the container's scope, with docker's event."""
         c = self.engine.get(req.params["id"])
         if not c.running:
             raise Conflict(f"Container {c.id} is not running")
         try:
-            await asyncio.to_thread(units.thaw, c.scope)
+            await asyncio.to_thread(call, c.scope)
         except Unsupported:
-            raise freeze_unsupported(c.name, "unpause") from None
-        self.engine.events.emit("container", "unpause", c)
+            raise freeze_unsupported(c.name, action) from None
+        self.engine.events.emit("container", action, c)
         return Response(204)
 
     async def healthcheck(self, req: Request) -> Response:

@@ -6,6 +6,7 @@ start-up must not pay for the daemon's libraries.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -23,6 +24,13 @@ API = "/v1.41"
 
 class Usage(SdcError):
     """A command-line mistake: exit 125 for run/create, else 1, like docker."""
+
+
+class StartError(SdcError):
+    """The container was created but could not start: docker's 126/127 apply."""
+
+    def __str__(self) -> str:
+        return f"Error response from daemon: {self.message}"
 
 
 class APIError(SdcError):
@@ -116,6 +124,15 @@ class Client:
                body: Any = None, raw: bytes | BinaryIO | None = None) -> http1.Response:
         """A request whose answer the caller reads as it comes."""
         return self._send(method, endpoint, query, body, raw)
+
+    def start_or_remove(self, cid: str) -> None:
+        """Start CID; if that fails, remove it (as docker run -d does) and raise StartError."""
+        try:
+            self.call("POST", f"/containers/{cid}/start")
+        except APIError as e:
+            with contextlib.suppress(APIError):
+                self.call("DELETE", f"/containers/{cid}", {"force": True})
+            raise StartError(str(e)) from None
 
     def wait_later(self, cid: str, condition: str
                    ) -> tuple[threading.Thread, dict[str, Any]]:

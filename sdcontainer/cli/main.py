@@ -18,17 +18,10 @@ from typing import Any, NoReturn
 from .. import __version__
 from ..errors import InvalidArgument, SdcError
 from . import attach, formatting, imagecmds, netcmds, systemdcmds, tlscmds
-from .client import APIError, Client, Usage, read_frames
+from .client import APIError, Client, StartError, Usage, read_frames
 from .options import add_container_flags, create_body
 
 Handler = Callable[[Client, argparse.Namespace], int]
-
-
-class StartError(SdcError):
-    """The container was created but could not start: docker's 126/127 apply."""
-
-    def __str__(self) -> str:
-        return f"Error response from daemon: {self.message}"
 
 
 def exec_exit_code(message: str) -> int:
@@ -66,12 +59,7 @@ def cmd_run(client: Client, ns: argparse.Namespace) -> int:
     if ns.sdnotify and not ns.detach:  # the main process of a (generated) service
         return systemdcmds.run_notified(client, cid, ns)
     if ns.detach:
-        try:
-            client.call("POST", f"/containers/{cid}/start")
-        except APIError as e:
-            with contextlib.suppress(APIError):
-                client.call("DELETE", f"/containers/{cid}", {"force": True})
-            raise StartError(str(e)) from None
+        client.start_or_remove(cid)
         print(cid)
         return 0
     return attached_start(client, cid, tty=ns.tty, stdin=ns.interactive,

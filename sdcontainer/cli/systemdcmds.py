@@ -25,9 +25,9 @@ import sys
 import threading
 from typing import Any
 
-from ..errors import InvalidArgument, SdcError
+from ..errors import InvalidArgument
 from . import attach, formatting
-from .client import APIError, Client
+from .client import Client
 
 NOTIFY_DIR = "/run/sdcontainer/notify"
 NOTIFY_TARGET = "/run/notify"  # where the workload sees the socket's directory (podman's)
@@ -144,12 +144,7 @@ def run_notified(client: Client, cid: str, ns: argparse.Namespace) -> int:
     try:
         if _notify_socket is not None:
             threading.Thread(target=relay, args=(_notify_socket,), daemon=True).start()
-        try:
-            client.call("POST", f"/containers/{cid}/start")
-        except APIError as e:
-            with contextlib.suppress(APIError):
-                client.call("DELETE", f"/containers/{cid}", {"force": True})
-            raise SdcError(str(e)) from None
+        client.start_or_remove(cid)
         if ns.sdnotify == "conmon":
             sd_notify(f"READY=1\nSTATUS=container {ns.name or cid[:12]} started".encode())
         with attach.proxy_signals(client, cid, True):
