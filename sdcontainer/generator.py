@@ -32,6 +32,13 @@ enabled.
 
 An invalid file produces no unit and one line in the journal.  Stdlib only:
 this runs at boot, before most of the system.
+
+Nothing from a file reaches a unit unchecked (issue 13: `timeout-start-sec =
+"5\nExecStartPre=..."` once became a directive).  A value that lands in a
+directive of its own (image, source path, timeout-start-sec, unit names) is
+validated and may hold no control character; every argument of a command line
+is quoted by quote() as systemd.syntax(7) wants, so it reaches the container
+byte for byte, `%`, `$`, quotes, backslashes and newlines included.
 """
 
 from __future__ import annotations
@@ -47,8 +54,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .errors import InvalidArgument  # stdlib only itself, as this module must stay
+
 SEARCH_PATH = (Path("/etc/sdcontainer/containers"), Path("/usr/share/sdcontainer/containers"))
 NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
+# Control characters end or bend a unit-file line (\n, \r, a trailing \) or an argv.
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+# systemd.time(7) time spans: "90", "5min 30s", "1.5h", "infinity".
+TIMESPAN_RE = re.compile(
+    r"infinity|(?:[0-9]+(?:\.[0-9]+)? ?(?:usec|us|msec|ms|seconds|second|sec|s|minutes|minute|"
+    r"min|m|hours|hour|hr|h|days|day|d|weeks|week|w|months|month|M|years|year|y)? ?)+")
+DIGITS_RE = re.compile(r"[0-9]+")  # str.isdigit() also takes "²" and "٣"
 UNIT_RE = re.compile(r"[a-zA-Z0-9:_.@\\-]+\.(service|target|socket|mount|path|timer|slice|"
                      r"device|scope|swap|automount)")
 RESTART = {"no": "no", "on-failure": "on-failure", "always": "always",
@@ -76,8 +92,11 @@ SERVICE_KEYS = {"wanted-by", "required-by", "after", "before", "requires", "want
                 "timeout-start-sec"}
 
 
-class Invalid(Exception):
-    """A .container file we cannot turn into a unit."""
+class Invalid(InvalidArgument):
+    """A .container file (or a container) we cannot turn into a unit."""
+
+
+_SIGNAL_NAMES = frozenset(n[3:] for n in signal.Signals.__members__ if n.startswith("SIG"))
 
 
 @dataclass
@@ -97,6 +116,13 @@ class Container:
     source: str = ""
 
 
+def plain(value: str, what: str) -> str:
+    """VALUE, for a unit-file line of its own: Invalid if it holds a control character."""
+    if CONTROL_RE.search(value):
+        raise Invalid(f"{what} {value!r} contains a control character")
+    return value
+
+
 def _strings(value: Any, what: str) -> list[str]:
     if isinstance(value, str):
         return [value]
@@ -108,6 +134,7 @@ def _strings(value: Any, what: str) -> list[str]:
 def parse(data: dict[str, Any], stem: str, source: str = "") -> Container:
     """A .container file's table as a Container; Invalid names the first problem."""
     for key, value in data.items():
+        plain(key, "key")
         expected = FLAGS[key][0] if key in FLAGS else OTHER_KEYS.get(key)
         if expected is None:
             raise Invalid(f"unknown key {key!r}")
@@ -116,6 +143,9 @@ def parse(data: dict[str, Any], stem: str, source: str = "") -> Container:
     image = data.get("image")
     if not image:
         raise Invalid("no image given (image = \"...\")")
+    plain(image, "image")
+    if image.startswith("-") or any(ch.isspace() for ch in image):
+        raise Invalid(f"invalid image {image!r}")  # no reference starts with - or has blanks
     name = data.get("name", stem)
     if not NAME_RE.fullmatch(name) or len(name) > 100:
         raise Invalid(f"invalid container name {name!r}: [a-zA-Z0-9][a-zA-Z0-9_.-]* "
@@ -130,7 +160,8 @@ def parse(data: dict[str, Any], stem: str, source: str = "") -> Container:
         raise Invalid("command must be a string or a list of strings")
     restart = data.get("restart", "no")
     policy, _, retries = restart.partition(":")
-    if policy not in RESTART or (retries and (policy != "on-failure" or not retries.isdigit())):
+    if policy not in RESTART or (retries and (policy != "on-failure"
+                                              or not DIGITS_RE.fullmatch(retries))):
         raise Invalid(f"invalid restart {restart!r}: no, on-failure[:N], always or "
                       "unless-stopped")
     c = Container(name=name, image=image, command=command, restart=restart,
@@ -157,15 +188,17 @@ def parse(data: dict[str, Any], stem: str, source: str = "") -> Container:
     if "stop-signal" in data:
         c.stop_signal = str(data["stop-signal"])
         sig = c.stop_signal.upper()
-        if not sig.isdigit() and not hasattr(signal.Signals, sig if sig.startswith("SIG")
-                                             else "SIG" + sig):
+        if not DIGITS_RE.fullmatch(sig) and sig.removeprefix("SIG") not in _SIGNAL_NAMES:
             raise Invalid(f"invalid stop-signal {c.stop_signal!r}")
     for key, value in data.get("service", {}).items():
         if key not in SERVICE_KEYS:
             raise Invalid(f"unknown key {key!r} in [service]")
         if key == "timeout-start-sec":
-            if not isinstance(value, str | int):
+            if isinstance(value, bool) or not isinstance(value, str | int):
                 raise Invalid("timeout-start-sec must be a string or a number")
+            if not TIMESPAN_RE.fullmatch(str(value)):
+                raise Invalid(f"invalid timeout-start-sec {value!r}: a time span such as "
+                              "\"90\", \"5min 30s\" or \"infinity\"")
             c.timeout_start = str(value)
             continue
         units = _strings(value, f"[service] {key}")
@@ -176,13 +209,33 @@ def parse(data: dict[str, Any], stem: str, source: str = "") -> Container:
     return c
 
 
+def _escape_char(ch: str) -> str:
+    if ch == "\0":
+        raise Invalid("an argument contains a NUL character")  # no argv can hold one
+    if ch == "\\" or ch == '"':
+        return "\\" + ch
+    if ch == "%":
+        return "%%"  # a specifier otherwise (%h, %n, ...)
+    if ch == "$":
+        return "$$"  # an environment variable otherwise ($HOME, ${X})
+    if CONTROL_RE.match(ch):
+        return f"\\x{ord(ch):02x}"  # C escapes are unescaped in ExecStart= words
+    return ch
+
+
 def quote(arg: str) -> str:
-    """ARG as one word of a systemd command line (specifiers and variables escaped)."""
-    escaped = arg.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    escaped = escaped.replace("%", "%%").replace("$", "$$")
+    """ARG as one word of a systemd command line (systemd.syntax(7), systemd.service(5)
+    "Command lines"): backslashes and quotes escaped, %% for %, $$ for $, control
+    characters as \\xNN, inside double quotes unless ARG is plain."""
+    escaped = "".join(_escape_char(ch) for ch in arg)
     if escaped and re.fullmatch(r"[A-Za-z0-9_@%+=:,./-]+", escaped):
         return escaped
     return f'"{escaped}"'
+
+
+def specifiers(text: str) -> str:
+    """TEXT with % doubled, for a directive that expands specifiers (Description=)."""
+    return text.replace("%", "%%")
 
 
 def command_line(argv: list[str]) -> str:
@@ -193,7 +246,7 @@ def command_line(argv: list[str]) -> str:
 def signal_number(name: str) -> int:
     """A signal name or number as its number."""
     text = name.upper()
-    if text.isdigit():
+    if DIGITS_RE.fullmatch(text):
         return int(text)
     return int(signal.Signals[text if text.startswith("SIG") else "SIG" + text])
 
@@ -214,11 +267,17 @@ def render(c: Container, cli: str | None = None) -> str:
            c.image, *c.command]
     stop_timeout = max(c.stop_timeout, 0)
     svc = c.service
+    # Values on lines of their own: checked here as well as in parse(), since
+    # `generate systemd` renders what the daemon reports.
+    for value, what in ((c.name, "name"), (c.image, "image"), (c.source, "source path"),
+                        (c.timeout_start, "timeout-start-sec"),
+                        *((u, f"[service] {k}") for k, us in svc.items() for u in us)):
+        plain(value, what)
     lines = ["# Generated by sdcontainer-generator" + (f" from {c.source}" if c.source else ""),
-             "[Unit]", f"Description=sdcontainer {c.name} ({c.image})",
+             "[Unit]", f"Description=sdcontainer {specifiers(c.name)} ({specifiers(c.image)})",
              "Documentation=man:sdcontainer(1)"]
     if c.source:
-        lines.append(f"SourcePath={c.source}")
+        lines.append(f"SourcePath={specifiers(c.source)}")
     lines += [
         "Requires=sdcontainerd.service",
         "After=sdcontainerd.service network-online.target",
@@ -372,13 +431,14 @@ def generate(out: Path, search: tuple[Path, ...] = SEARCH_PATH) -> int:
             c = parse(data, f.stem, str(f))
             if c.name in names:
                 raise Invalid(f"container name {c.name!r} is also declared in {names[c.name]}")
+            text = render(c)
         except (Invalid, tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as e:
             log(f"{f}: {e}; no unit generated")
             bad += 1
             continue
         names[c.name] = f
         unit = unit_name(c)
-        (out / unit).write_text(render(c))
+        (out / unit).write_text(text, encoding="utf-8")
         for key, suffix in (("wanted-by", "wants"), ("required-by", "requires")):
             for target in c.service.get(key, []):
                 d = out / f"{target}.{suffix}"

@@ -114,6 +114,19 @@ def commands_roff(parser: argparse.ArgumentParser, depth: int = 0) -> list[str]:
     return lines
 
 
+# Both pages say who may drive the daemon: the API socket and the D-Bus API
+# (reads included, since inspect shows a container's environment).
+SECURITY = [
+    ".SH SECURITY",
+    "Membership of the group \\fBsdcontainer\\fR is root-equivalent, as with docker's "
+    "group: its members may use the API socket and the D-Bus API \\fBorg.sdcontainer1\\fR, "
+    "so they can run a privileged container or mount any host path. Add only users you "
+    "would give root. Other users are refused, for reads (list, inspect, which shows a "
+    "container's environment) as for changes; over D-Bus, polkit decides "
+    "(\\fBorg.sdcontainer1.inspect\\fR, \\fBorg.sdcontainer1.manage\\fR).",
+]
+
+
 def cli_page(parser: argparse.ArgumentParser, description: str) -> str:
     """sdcontainer(1)."""
     lines = header("sdcontainer", 1, "User Commands")
@@ -134,6 +147,7 @@ def cli_page(parser: argparse.ArgumentParser, description: str) -> str:
               "The daemon's socket (default \\fI/run/sdcontainer/sdcontainer.sock\\fR).",
               ".SH FILES", ".TP", "\\fI/run/sdcontainer/sdcontainer.sock\\fR",
               "The API socket, usable by root and the group \\fBsdcontainer\\fR.",
+              *SECURITY,
               ".SH SEE ALSO", "\\fBsdcontainerd\\fR(8), \\fBsdcontainer.toml\\fR(5), "
               "\\fBsdcontainer.container\\fR(5), \\fBsystemctl\\fR(1), \\fBjournalctl\\fR(1), "
               "\\fBmachinectl\\fR(1)"]
@@ -159,6 +173,7 @@ def daemon_page(parser: argparse.ArgumentParser, description: str) -> str:
               "Container records, images and networks (mode 0700). Kept when the package is "
               "removed, deleted when it is purged.",
               ".TP", "\\fI/run/sdcontainer\\fR", "The API socket and per-container runtime state.",
+              *SECURITY,
               ".SH SEE ALSO", "\\fBsdcontainer\\fR(1), \\fBsdcontainer.toml\\fR(5), "
               "\\fBsystemd.scope\\fR(5), \\fBsystemd.resource-control\\fR(5)"]
     return "\n".join(lines) + "\n"

@@ -18,6 +18,7 @@ Control is a unix socket; every connection starts with one JSON line.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import datetime
 import fcntl
@@ -35,8 +36,7 @@ from typing import Any, NoReturn
 
 from . import fileio
 from . import syscalls as sc
-from .launcher import sandbox, userns
-from .launcher.sandbox_errors import ExecFailure
+from .launcher import initbin, sandbox, userns
 from .logsink import JournalSink
 from .spec import LaunchSpec
 
@@ -180,7 +180,8 @@ def child_stdio(fds: list[int]) -> None:
 
 def receive_master(sock: socket.socket, session: Session, open_stdin: bool) -> None:
     """Take the pty master the child sent (nothing if it failed before opening one)."""
-    sock.settimeout(30)
+    if sock.gettimeout() != 0.0:
+        sock.settimeout(30)
     try:
         _, fds, _, _ = socket.recv_fds(sock, 16, 1)
     except OSError:
@@ -194,6 +195,22 @@ def receive_master(sock: socket.socket, session: Session, open_stdin: bool) -> N
         session.stdin_w = master if open_stdin else None
 
 
+@dataclass
+class PendingExec:
+    """An exec session whose process has not yet exec'd or failed."""
+
+    session: Session
+    conn: socket.socket
+    exec_id: str
+    stdin: bool
+    err_r: int
+    tty_sock: socket.socket | None
+    failure: bytes = b""
+
+
+MAX_FINISHED_EXECS = 64
+
+
 class Monitor:
     """The monitor's state and event loop."""
 
@@ -203,6 +220,7 @@ class Monitor:
         self.sel = selectors.DefaultSelector()
         self.main = Session(tty=spec.tty, journal=JournalSink(spec.journal_fields))
         self.execs: dict[str, Session] = {}
+        self.finished: collections.deque[str] = collections.deque()
         self.started = False
 
     # -- the workload -------------------------------------------------------
@@ -219,11 +237,16 @@ class Monitor:
         # Made here, where /proc still names our children by the pids fork() returns.
         userns_fd = userns.create(self.spec.userns_base, self.spec.userns_size) \
             if self.spec.userns_base else -1
+        # The workload alone is born in the new pid namespace: we return to our own
+        # right after, so that exec sessions start where the container cannot see them.
+        own_pid_ns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
         sc.unshare(sc.CLONE_NEWPID)
         pid = os.fork()
         if pid == 0:
             child_stdio(fds)
             sandbox.launch(self.spec, err_w, theirs, userns_fd)
+        sc.setns(own_pid_ns, sc.CLONE_NEWPID)
+        os.close(own_pid_ns)
         os.close(err_w)
         if userns_fd >= 0:
             os.close(userns_fd)
@@ -248,63 +271,83 @@ class Monitor:
         return pid, ""
 
     def start_exec(self, req: dict[str, Any], conn: socket.socket) -> None:
-        """Run an exec session inside the container, streaming to CONN."""
+        """Start an exec session inside the container; its start is reported to CONN when
+        the session's process has exec'd or failed (exec_started), never waited for here:
+        a hostile image can make that take forever, and the monitor serves everyone."""
         session = Session(tty=bool(req.get("tty")))
-        fds, ours, theirs = make_stdio(session.tty, bool(req.get("stdin")), session)
+        stdin = bool(req.get("stdin"))
+        fds, ours, theirs = make_stdio(session.tty, stdin, session)
         err_r, err_w = os.pipe()
-        ns = [os.open(f"/proc/{self.main.pid}/ns/{n}", os.O_RDONLY | os.O_CLOEXEC)
+        main = self.main.pid
+        ns = [os.open(f"/proc/{main}/ns/{n}", os.O_RDONLY | os.O_CLOEXEC)
               for n in ("ipc", "uts", "net", "mnt")]
+        pid_ns = os.open(f"/proc/{main}/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
         # The user namespace last: after it we could no longer join the others.
-        userns_fd = os.open(f"/proc/{self.main.pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC) \
+        userns_fd = os.open(f"/proc/{main}/ns/user", os.O_RDONLY | os.O_CLOEXEC) \
             if self.spec.userns_base else -1
         pid = os.fork()
         if pid == 0:
-            try:
-                # Others in the container must not reach our /proc/PID/exe (a host
-                # binary) while we are still the monitor's copy (runc CVE-2019-5736).
-                sc.set_dumpable(False)
-                child_stdio(fds)
-                for fd in ns:
-                    sc.setns(fd)
-                if theirs is not None:
-                    sandbox.open_console(theirs, bind_console=False)
-                sandbox.close_fds(err_w, userns_fd)
-                environ = sandbox.become(
-                    self.spec, str(req.get("cwd") or self.spec.cwd or "/"),
-                    str(req.get("user") or self.spec.user),
-                    [*self.spec.env, *req.get("env", [])], userns_fd)
-                sandbox.reset_signals()
-                sandbox.exec_workload(list(req["argv"]), environ)
-            except ExecFailure as err:
-                sandbox.report(err_w, err)
-            except BaseException as e:
-                sandbox.report(err_w, ExecFailure(126, f"exec failed: {e}"))
+            child_stdio(fds)
+            sandbox.exec_session(
+                self.spec, [str(a) for a in req["argv"]], str(req.get("cwd") or self.spec.cwd
+                                                               or "/"),
+                str(req.get("user") or self.spec.user), [*self.spec.env, *req.get("env", [])],
+                ns, pid_ns, err_w, theirs, userns_fd)
         if userns_fd >= 0:
             os.close(userns_fd)
-        for fd in [*ns, err_w, *set(fds)]:
+        for fd in [*ns, pid_ns, err_w, *set(fds)]:
             os.close(fd)
-        if ours is not None and theirs is not None:
+        if theirs is not None:
             theirs.close()
-            receive_master(ours, session, bool(req.get("stdin")))
-        failure = os.read(err_r, 4096)
-        os.close(err_r)
         session.pid = pid
         session.pidfd = os.pidfd_open(pid)
         self.execs[str(req["id"])] = session
-        if failure:
-            code, _, message = failure.decode(errors="replace").partition(" ")
-            reply(conn, error=message, code=int(code))
+        os.set_blocking(err_r, False)
+        pending = PendingExec(session, conn, str(req["id"]), stdin, err_r, ours)
+        self.sel.register(err_r, selectors.EVENT_READ, ("execstart", pending))
+
+    def exec_started(self, pending: PendingExec) -> None:
+        """The exec's failure pipe spoke: a report, or EOF once tini was exec'd."""
+        try:
+            chunk = os.read(pending.err_r, 4096)
+        except BlockingIOError:
+            return
+        if chunk:
+            pending.failure += chunk
+            if len(pending.failure) < 8192:
+                return
+        self.sel.unregister(pending.err_r)
+        os.close(pending.err_r)
+        session, conn = pending.session, pending.conn
+        if pending.tty_sock is not None:
+            # The child sent the pty master before it could exec or fail: it is there now.
+            pending.tty_sock.setblocking(False)
+            receive_master(pending.tty_sock, session, pending.stdin)
+        try:
+            if pending.failure:
+                code, _, message = pending.failure.decode(errors="replace").partition(" ")
+                reply(conn, error=message, code=int(code) if code.isdigit() else 126)
+            else:
+                reply(conn, pid=session.pid)
+            conn.settimeout(CLIENT_TIMEOUT)
+        except OSError:
+            conn.close()
         else:
-            reply(conn, pid=pid)
-        conn.settimeout(CLIENT_TIMEOUT)
-        client = Client(conn, stdin=bool(req.get("stdin")))
-        session.clients.append(client)
+            client = Client(conn, stdin=pending.stdin)
+            session.clients.append(client)
+            if client.stdin:
+                self.sel.register(conn, selectors.EVENT_READ, ("in", session, client))
         for fd in session.outputs:
             os.set_blocking(fd, False)
             self.sel.register(fd, selectors.EVENT_READ, ("out", session))
         self.sel.register(session.pidfd, selectors.EVENT_READ, ("exit", session))
-        if client.stdin:
-            self.sel.register(conn, selectors.EVENT_READ, ("in", session, client))
+
+    def forget_finished_execs(self, exec_id: str) -> None:
+        """Keep the status of the last MAX_FINISHED_EXECS sessions only: a healthcheck
+        every second must not grow the monitor for the container's whole life."""
+        self.finished.append(exec_id)
+        while len(self.finished) > MAX_FINISHED_EXECS:
+            self.execs.pop(self.finished.popleft(), None)
 
     # -- events ---------------------------------------------------------------
 
@@ -448,11 +491,15 @@ class Monitor:
                     self.pump(key.fd, what[1])
                 elif what[0] == "in":
                     self.feed_stdin(what[1], what[2])
+                elif what[0] == "execstart":
+                    self.exec_started(what[1])
                 elif what[0] == "exit":
                     session = what[1]
                     self.reaped(session)
                     if session is self.main:
                         self.finish(session.exit_code if session.exit_code is not None else 255)
+                    self.forget_finished_execs(next(
+                        (k for k, v in self.execs.items() if v is session), ""))
 
 
 def serve(spec: LaunchSpec, listener: socket.socket) -> NoReturn:
@@ -478,10 +525,9 @@ def serve(spec: LaunchSpec, listener: socket.socket) -> NoReturn:
         for fd in (0, 1, 2):
             os.dup2(devnull, fd)
         os.close(devnull)
-        # Whatever the daemon had open (its state lock, the zygote's socket) is not ours.
-        keep = listener.fileno()
-        os.closerange(3, keep)
-        os.closerange(keep + 1, 65536)
+        # Whatever the daemon had open (its state lock, the zygote's socket) is not ours;
+        # the static init's sealed memfd is (initbin).
+        sandbox.close_fds(listener.fileno(), initbin.fd())
         monitor = Monitor(spec, listener)
     except BaseException:
         os._exit(125)

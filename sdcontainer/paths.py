@@ -6,6 +6,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+# Everything a container can write (its upper layer, its /etc/hosts, resolv.conf and
+# hostname) is under STATE_DIR.  RUN_DIR holds only what the daemon and monitors write
+# (sockets, namespace files, exit files of a few hundred bytes), never a file bound
+# into a container: /run is a small tmpfs that systemd itself needs.
 STATE_DIR = Path(os.environ.get("SDCONTAINER_STATE_DIR", "/var/lib/sdcontainer"))
 RUN_DIR = Path(os.environ.get("SDCONTAINER_RUN_DIR", "/run/sdcontainer"))
 CONFIG_FILE = Path(os.environ.get("SDCONTAINER_CONFIG", "/etc/sdcontainer/sdcontainer.toml"))

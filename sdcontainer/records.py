@@ -3,7 +3,11 @@
 One JSON file per container, written atomically (temp file, fsync, rename, so
 a crash leaves the old record or the new one) by the daemon, which holds an
 exclusive lock on the state directory so that no second daemon writes
-beside it.  The monitor writes only `exit.json`, which the daemon folds in.
+beside it.  The monitor writes only `exit.json`, in the container's runtime
+directory under /run (not on the state disk, which a container can fill):
+the daemon folds it into the record and then removes it, and while the record
+cannot be written (a full disk) the file keeps the exit status for a
+restarted daemon.
 """
 
 from __future__ import annotations
@@ -86,12 +90,19 @@ class Container:
 
     @property
     def run_dir(self) -> Path:
-        """Its runtime directory (control socket, etc files)."""
+        """Its runtime directory (control socket, exit file); nothing in it is
+        bound into the container, so the container cannot fill /run."""
         return paths.RUN_CONTAINERS_DIR / self.id
 
     @property
     def exit_file(self) -> Path:
-        """Where the monitor records the exit status."""
+        """Where the monitor records the exit status: on /run, which a full state
+        disk cannot stop it from writing (a few hundred bytes)."""
+        return self.run_dir / "exit.json"
+
+    @property
+    def legacy_exit_file(self) -> Path:
+        """Where monitors of earlier versions wrote it (still read after an upgrade)."""
         return self.dir / "exit.json"
 
     @property
@@ -170,8 +181,15 @@ class ContainerStore:
                     d.rename(aside)
         return found
 
+    def discard_layer(self, c: Container) -> None:
+        """Remove C's writable layer (upper and work), the bulk of what it wrote:
+        the first step of a removal, so that a container which filled the state
+        disk frees it before anything else needs to write."""
+        for d in ("upper", "work"):
+            shutil.rmtree(c.dir / d, ignore_errors=True)
+
     def delete(self, c: Container) -> None:
-        """Remove C's directories and everything in them."""
+        """Remove C's directories and everything in them (needs no free space)."""
         shutil.rmtree(c.dir, ignore_errors=True)
         shutil.rmtree(c.run_dir, ignore_errors=True)
 

@@ -231,3 +231,122 @@ def set_process_name(name: str) -> None:
         _libc.prctl(PR_SET_NAME, ctypes.cast(buf, ctypes.c_void_p).value or 0, 0, 0, 0),
         "prctl(PR_SET_NAME)",
     )
+
+
+PR_CAPBSET_READ = 23
+
+
+def last_cap() -> int:
+    """The highest capability number this kernel knows, probed with PR_CAPBSET_READ.
+
+    Read from the kernel rather than /proc/sys/kernel/cap_last_cap: once the
+    container's mounts exist, a file there could be the image's (a volume over
+    it holding 0 would leave the whole bounding set in place)."""
+    cap = 0
+    while cap < 256:
+        if _libc.prctl(PR_CAPBSET_READ, cap + 1, 0, 0, 0) < 0:
+            break
+        cap += 1
+    return cap
+
+
+_SYS_CAPGET = {"x86_64": 125, "aarch64": 90, "riscv64": 90, "ppc64le": 183, "s390x": 184,
+               "i686": 184, "armv7l": 184}
+
+
+def capget() -> tuple[int, int, int]:
+    """This thread's (effective, permitted, inheritable) capability masks, from capget(2)
+    rather than /proc, which may be the container's by the time we ask."""
+    number = _SYS_CAPGET.get(platform.machine())
+    if number is None:
+        raise OSError(errno.ENOSYS, f"capget: unknown syscall number on {platform.machine()}")
+    header = (ctypes.c_uint32 * 2)(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (ctypes.c_uint32 * 6)()
+    _check(_libc.syscall(number, header, data), "capget")
+    return (data[0] | data[3] << 32, data[1] | data[4] << 32, data[2] | data[5] << 32)
+
+
+# openat2(2) (Linux 5.6+), same number on every architecture.
+SYS_OPENAT2 = 437
+RESOLVE_NO_XDEV = 0x01
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_BENEATH = 0x08
+RESOLVE_IN_ROOT = 0x10
+
+
+class _OpenHow(ctypes.Structure):
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64),
+                ("resolve", ctypes.c_uint64)]
+
+
+def openat2(dirfd: int, path: str, flags: int, resolve: int, mode: int = 0) -> int:
+    """openat2(2): open PATH relative to DIRFD under RESOLVE's rules (RESOLVE_IN_ROOT
+    treats DIRFD as /, so no symlink or '..' can leave it); returns the new fd."""
+    how = _OpenHow(flags | os.O_CLOEXEC, mode, resolve)
+    return _check(_libc.syscall(SYS_OPENAT2, dirfd, _b(path), ctypes.byref(how),
+                                ctypes.c_size_t(ctypes.sizeof(how))), f"openat2 {path}")
+
+
+MOVE_MOUNT_T_EMPTY_PATH = 0x40
+MOUNT_ATTR_RDONLY = 0x1
+
+
+def bind_onto(source: str, target_fd: int, readonly: bool, recursive: bool = True) -> None:
+    """Bind SOURCE onto the directory or file TARGET_FD was opened on (O_PATH).
+
+    The new mount API attaches a detached copy of SOURCE to the very inode we
+    resolved and checked, so nobody can swap a path component for a symlink
+    between the check and the mount (runc CVE-2021-30465); a read-only bind is
+    read-only before it is ever visible."""
+    flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (AT_RECURSIVE if recursive else 0)
+    fd = _check(_libc.syscall(SYS_OPEN_TREE, AT_FDCWD, _b(source), flags),
+                f"open_tree {source}")
+    try:
+        if readonly:
+            attr = _MountAttr(MOUNT_ATTR_RDONLY, 0, 0, 0)
+            _check(_libc.syscall(SYS_MOUNT_SETATTR, fd, b"", AT_EMPTY_PATH | AT_RECURSIVE,
+                                 ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr))),
+                   f"mount_setattr (read-only) {source}")
+        _check(_libc.syscall(SYS_MOVE_MOUNT, fd, b"", target_fd, b"",
+                             MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH),
+               f"move_mount {source}")
+    finally:
+        os.close(fd)
+
+
+def fd_path(fd: int) -> str:
+    """The path the kernel has for FD, in our mount namespace."""
+    return os.readlink(f"/proc/self/fd/{fd}")
+
+
+# The pty ioctls: generic values, and powerpc's, whose _IO/_IOW encode differently.
+_PPC = platform.machine().startswith("ppc")
+TIOCSPTLCK = 0x80045431 if _PPC else 0x40045431
+TIOCGPTPEER = 0x20005441 if _PPC else 0x5441
+PTMX_MAJOR, PTMX_MINOR = 5, 2
+
+
+def open_pty(ptmx: str) -> tuple[int, int]:
+    """A (master, slave) pair from the devpts instance whose ptmx node is PTMX.
+
+    Unlike os.openpty, nothing is opened by a path the container controls: PTMX is
+    opened without blocking and checked to be the ptmx device (an image could leave a
+    FIFO there), and the slave comes from the master itself (TIOCGPTPEER), not from
+    /dev/pts/N."""
+    import fcntl
+    import stat
+    import struct
+
+    master = os.open(ptmx, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        st = os.fstat(master)
+        if not stat.S_ISCHR(st.st_mode) or st.st_rdev != os.makedev(PTMX_MAJOR, PTMX_MINOR):
+            raise OSError(errno.EPERM, f"{ptmx} is not the pty multiplexer")
+        os.set_blocking(master, True)
+        fcntl.ioctl(master, TIOCSPTLCK, struct.pack("i", 0))
+        slave = fcntl.ioctl(master, TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    except BaseException:
+        os.close(master)
+        raise
+    return master, int(slave)

@@ -21,6 +21,7 @@ import socket
 import struct
 
 from .errors import SdcError
+from .launcher import initbin
 from .spec import LaunchSpec
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,7 @@ class Zygote:
             for fd in close_fds:
                 os.close(fd)
             try:
+                initbin.load()
                 _serve(child)
             finally:
                 os._exit(0)

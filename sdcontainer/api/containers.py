@@ -218,6 +218,13 @@ def frame(stream: int, data: bytes, tty: bool) -> bytes:
     return data if tty else struct.pack(">BxxxI", stream, len(data)) + data
 
 
+
+def refuse_control_chars(reference: str) -> None:
+    """An image reference with a control character is refused before any lookup, so no
+    answer echoes a newline into a one-line error."""
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in reference):
+        raise InvalidArgument(f"invalid reference format: {reference!r}")
+
 class ContainerAPI:
     """Handlers bound to an engine."""
 
@@ -242,6 +249,7 @@ class ContainerAPI:
 
     async def create(self, req: Request) -> Response:
         create = parse_create(req.json(), req.arg("name") or None)
+        refuse_control_chars(create.image)
         try:
             c = await self.engine.create(create)
         except NoSuchImage:

@@ -19,6 +19,8 @@ from . import proxy
 from .http import Hijack, Request, Response, Router, json_response
 from .wire import get, get_str_list
 
+MAX_FINISHED = 256
+
 
 @dataclass
 class Exec:
@@ -77,8 +79,21 @@ class ExecAPI:
                  get(body, "WorkingDir", str, ""), get(body, "User", str, ""),
                  get(body, "Tty", bool, False), get(body, "AttachStdin", bool, False),
                  get(body, "AttachStdout", bool, False), get(body, "AttachStderr", bool, False))
+        self.prune()
         self.execs[e.id] = e
         return json_response({"Id": e.id}, 201)
+
+    def prune(self) -> None:
+        """Forget finished sessions of containers that are gone, and all but the newest
+        MAX_FINISHED finished ones, so that a client that execs forever (a monitoring
+        loop) does not grow the daemon."""
+        finished = [k for k, e in self.execs.items() if e.exit_code is not None]
+        for k in finished:
+            if self.execs[k].container_id not in self.engine.containers:
+                del self.execs[k]
+        finished = [k for k in finished if k in self.execs]
+        for k in finished[:max(0, len(finished) - MAX_FINISHED)]:
+            del self.execs[k]
 
     async def _open(self, e: Exec) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         c = self.engine.get(e.container_id)

@@ -25,12 +25,17 @@ log = logging.getLogger(__name__)
 
 MAX_HEADER = 64 * 1024
 HIJACK_SETTLE = 0.02  # seconds between an upgrade head and the stream
-MAX_BODY = 64 * 1024 * 1024
+MAX_BODY = 64 * 1024 * 1024  # a request body held in memory (JSON); uploads go to disk
+MAX_CHUNK_LINE = 4096  # a chunk-size line with its extensions, as Go's net/http allows
+BODY_PIECE = 1 << 20  # the most of a body read at once
+HEX = re.compile(rb"[0-9A-Fa-f]{1,64}")
+DECIMAL = re.compile(r"[0-9]{1,20}")
 MIN_API = (1, 24)
 VERSION_PREFIX = re.compile(r"^/v(\d+)\.(\d+)(/.*)$")
 REASONS = {200: "OK", 201: "Created", 204: "No Content", 101: "UPGRADED", 304: "Not Modified",
-           400: "Bad Request", 403: "Forbidden", 404: "Not Found", 409: "Conflict",
-           413: "Payload Too Large", 500: "Internal Server Error", 501: "Not Implemented"}
+           400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
+           409: "Conflict", 413: "Payload Too Large", 431: "Request Header Fields Too Large",
+           500: "Internal Server Error", 501: "Not Implemented"}
 
 
 class HTTPError(SdcError):
@@ -174,27 +179,81 @@ async def read_head(reader: asyncio.StreamReader) -> bytes | None:
         raise HTTPError(431, "request headers too large") from None
 
 
-async def body_chunks(reader: asyncio.StreamReader, headers: dict[str, str]
-                      ) -> AsyncIterator[bytes]:
-    """The body piece by piece, for uploads too large to hold in memory."""
-    if headers.get("transfer-encoding", "").lower() == "chunked":
-        while True:
-            size_line = await reader.readline()
-            try:
-                size = int(size_line.split(b";")[0].strip(), 16)
-            except ValueError:
-                raise HTTPError(400, "malformed chunked body") from None
-            if size == 0:
-                await reader.readline()
-                return
-            yield await reader.readexactly(size)
-            await reader.readline()
+def _too_large(limit: int) -> HTTPError:
+    return HTTPError(413, f"request body too large (the limit is {limit} bytes)")
+
+
+async def _line(reader: asyncio.StreamReader, bound: int, what: str) -> bytes:
+    """One CRLF-terminated line of a chunked body, at most BOUND bytes.
+
+    The stream's own limit (1 MiB) caps what is buffered while looking for the end."""
+    try:
+        line = await reader.readuntil(b"\n")
+    except asyncio.LimitOverrunError:
+        raise HTTPError(400, f"{what} too long") from None
+    except asyncio.IncompleteReadError:
+        raise HTTPError(400, "request body ended early") from None
+    if len(line) > bound:
+        raise HTTPError(400, f"{what} too long")
+    return line
+
+
+async def _chunked(reader: asyncio.StreamReader, limit: int | None) -> AsyncIterator[bytes]:
+    """A chunked body, in pieces of at most BODY_PIECE bytes.
+
+    A chunk is never read whole: a declared size beyond what is left of LIMIT is
+    refused before any of its data is read, and the data comes in bounded pieces
+    (an upload may legitimately send one huge chunk)."""
+    total = 0
+    while True:
+        size_line = await _line(reader, MAX_CHUNK_LINE, "chunk-size line")
+        digits = size_line.split(b";", 1)[0].strip()
+        if not HEX.fullmatch(digits):
+            raise HTTPError(400, "malformed chunked body")
+        size = int(digits, 16)
+        if size == 0:
+            break
+        if limit is not None and size > limit - total:
+            raise _too_large(limit)
+        total += size
+        while size:
+            piece = await reader.read(min(size, BODY_PIECE))
+            if not piece:
+                raise HTTPError(400, "request body ended early")
+            size -= len(piece)
+            yield piece
+        try:
+            if await reader.readexactly(2) != b"\r\n":
+                raise HTTPError(400, "malformed chunked body")
+        except asyncio.IncompleteReadError:
+            raise HTTPError(400, "request body ended early") from None
+    # Trailers (ignored) up to the empty line, bounded like a head.
+    trailers = 0
+    while (line := await _line(reader, MAX_HEADER, "chunked trailer")) not in (b"\r\n", b"\n"):
+        trailers += len(line)
+        if trailers > MAX_HEADER:
+            raise HTTPError(400, "chunked trailer too long")
+
+
+async def body_chunks(reader: asyncio.StreamReader, headers: dict[str, str],
+                      limit: int | None = MAX_BODY) -> AsyncIterator[bytes]:
+    """The body piece by piece (each at most BODY_PIECE bytes), refused with a 413 as
+    soon as it is known to exceed LIMIT bytes; None means no limit (uploads to disk)."""
+    encoding = headers.get("transfer-encoding")
+    if encoding is not None:
+        if encoding.strip().lower() != "chunked":
+            raise HTTPError(501, f"unsupported Transfer-Encoding {encoding!r}")
+        async for piece in _chunked(reader, limit):
+            yield piece
+        return
     length = headers.get("content-length", "0") or "0"
-    if not length.isdigit():
+    if not DECIMAL.fullmatch(length):
         raise HTTPError(400, f"invalid Content-Length {length!r}")
     left = int(length)
+    if limit is not None and left > limit:
+        raise _too_large(limit)
     while left:
-        chunk = await reader.read(min(left, 1 << 20))
+        chunk = await reader.read(min(left, BODY_PIECE))
         if not chunk:
             raise HTTPError(400, "request body ended early")
         left -= len(chunk)
@@ -203,14 +262,9 @@ async def body_chunks(reader: asyncio.StreamReader, headers: dict[str, str]
 
 async def read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> bytes:
     """The whole body (Content-Length or chunked), at most MAX_BODY bytes."""
-    length = headers.get("content-length", "")
-    if length.isdigit() and int(length) > MAX_BODY:
-        raise HTTPError(413, "request body too large")
     body = bytearray()
-    async for chunk in body_chunks(reader, headers):
+    async for chunk in body_chunks(reader, headers, MAX_BODY):
         body += chunk
-        if len(body) > MAX_BODY:
-            raise HTTPError(413, "request body too large")
     return bytes(body)
 
 

@@ -17,8 +17,8 @@ from .. import paths
 from ..daemon.core import Engine
 from ..errors import Conflict, InvalidArgument, NoSuchImage, SdcError
 from ..images.model import Image
-from .containers import unix_time
-from .http import Request, Response, Router, Stream, body_chunks, json_response
+from .containers import refuse_control_chars, unix_time
+from .http import MAX_BODY, Request, Response, Router, Stream, body_chunks, json_response
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +56,20 @@ def inspect(img: Image) -> dict[str, Any]:
     }
 
 
-async def spool(req: Request) -> tempfile._TemporaryFileWrapper[bytes]:
-    """The request body in an unlinked temporary file beside the store (uploads can be large)."""
+async def spool(req: Request, limit: int) -> tempfile._TemporaryFileWrapper[bytes]:
+    """The request body in an unlinked temporary file beside the store (uploads can be large).
+
+    It goes to disk piece by piece, never whole in memory; LIMIT (the store's cap on
+    an archive) replaces the HTTP server's MAX_BODY, which is for bodies held in memory."""
     paths.IMAGES_DIR.mkdir(parents=True, exist_ok=True, mode=0o700)
     f = tempfile.NamedTemporaryFile(dir=paths.IMAGES_DIR, prefix=".upload-")  # noqa: SIM115
-    async for chunk in body_chunks(req.reader, req.headers):
-        await asyncio.to_thread(f.write, chunk)
-    f.flush()
+    try:
+        async for chunk in body_chunks(req.reader, req.headers, limit):
+            await asyncio.to_thread(f.write, chunk)
+        f.flush()
+    except BaseException:
+        f.close()
+        raise
     f.seek(0)
     return f
 
@@ -140,7 +147,7 @@ class ImageAPI:
         if src is not None:
             if src != "-":
                 raise InvalidArgument("import from a URL is not supported; send the tarball")
-            f = await spool(req)
+            f = await spool(req, self.store.limits.max_bytes)
             ref = f"{repo}:{tag}" if repo and tag else repo or None
             changes = parse_changes(req.query.get("changes", []))
             try:
@@ -150,7 +157,7 @@ class ImageAPI:
             return Stream(_once({"status": img.id}))
         if not image:
             raise InvalidArgument("fromImage or fromSrc is required")
-        async for _ in body_chunks(req.reader, req.headers):
+        async for _ in body_chunks(req.reader, req.headers, MAX_BODY):
             pass
         ref = image if not tag or "@" in image else f"{image}:{tag}"
         return Stream(self._pull(ref, req.arg("platform") or None))
@@ -211,6 +218,7 @@ class ImageAPI:
         return json_response([summary(i) for i in images])
 
     async def inspect(self, req: Request) -> Response:
+        refuse_control_chars(req.params["name"])
         try:
             img = await asyncio.to_thread(self.store.resolve, req.params["name"])
         except NoSuchImage:
@@ -256,7 +264,7 @@ class ImageAPI:
                               "SpaceReclaimed": 0})
 
     async def load(self, req: Request) -> Stream:
-        f = await spool(req)
+        f = await spool(req, self.store.limits.max_bytes)
         try:
             images = await asyncio.to_thread(self.store.load, f)
         finally:

@@ -12,7 +12,7 @@ import termios
 import threading
 import tty as ttymod
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, NoReturn
 
 from .client import Client, demux
 
@@ -75,27 +75,52 @@ def stream(sock: socket.socket, *, tty: bool, stdin: bool,
     sock.close()
 
 
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
+             signal.SIGUSR1, signal.SIGUSR2)
+# Signals asking *us* to end: the first is the container's, a second one is ours.
+TERMINATING = (signal.SIGINT, signal.SIGTERM)
+
+
 @contextlib.contextmanager
 def proxy_signals(client: Client, container: str, enabled: bool) -> Iterator[None]:
-    """docker's --sig-proxy: signals we receive are sent to the container."""
-    if not enabled:
-        yield
-        return
-    forwarded = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
-                 signal.SIGUSR1, signal.SIGUSR2]
-    old = {}
+    """docker's --sig-proxy: signals we receive are sent to the container.
+
+    We keep waiting for the container after forwarding, so that its own exit
+    status is what we return.  A second SIGINT or SIGTERM makes us leave at
+    once (status 128+signal) without waiting: the container, or the daemon,
+    may not be answering.  Without the proxy (a -t session) SIGTERM ends us
+    straight away, the terminal restored.
+    """
+    old: dict[int, Any] = {}
+    received: list[int] = []
+
+    def leave(signum: int) -> NoReturn:
+        raise SystemExit(128 + signum)
 
     def forward(signum: int, _frame: Any) -> None:
+        if signum in TERMINATING:
+            if received:
+                print(f"sdcontainer: {signal.Signals(signum).name} again: not waiting for "
+                      f"container {container[:12]} any longer", file=sys.stderr)
+                leave(signum)
+            received.append(signum)
+
         def send() -> None:
             with contextlib.suppress(Exception):
                 client.call("POST", f"/containers/{container}/kill",
                             {"signal": signal.Signals(signum).name})
         threading.Thread(target=send, daemon=True).start()
 
-    for s in forwarded:
-        old[s] = signal.signal(s, forward)
+    def terminate(signum: int, _frame: Any) -> None:
+        leave(signum)
+
+    if enabled:
+        for sig in FORWARDED:
+            old[sig] = signal.signal(sig, forward)
+    else:
+        old[signal.SIGTERM] = signal.signal(signal.SIGTERM, terminate)
     try:
         yield
     finally:
-        for s, h in old.items():
-            signal.signal(s, h)
+        for number, handler in old.items():
+            signal.signal(number, handler)

@@ -116,6 +116,8 @@ class Engine:
         self.hooks = integration.Hooks(self)  # restart policies, healthchecks, machined
         self._released: set[str] = set()  # exited containers whose units are cleaned up
         self._creating: set[str] = set()  # names taken by creates still awaiting the image
+        self._remove_failed: set[str] = set()  # --rm containers whose removal failed
+        self._unsaved: set[str] = set()  # records that could not be written (full disk)
 
     # -- lookup -----------------------------------------------------------------
 
@@ -171,8 +173,11 @@ class Engine:
             if m.type == "bind" and not os.path.exists(m.source):
                 raise InvalidArgument(f"invalid mount config: bind source path does not exist: "
                                       f"{m.source}")
-            if m.target.rstrip("/") in ("", "/proc", "/sys", "/dev") or \
-                    m.target.startswith(("/proc/", "/sys/")):
+            # Lexically normalised ("/tmp/../dev/x", "//dev/x"); symlinks in the image
+            # are the launcher's to resolve, and it refuses these trees again.
+            target = os.path.normpath("/" + m.target.lstrip("/"))
+            if target in ("/", "/proc", "/sys", "/dev") or \
+                    target.startswith(("/proc/", "/sys/", "/dev/")):
                 raise InvalidArgument(f"invalid mount config: cannot mount over {m.target}")
         security_opts.parse(req.security_opt, req.cap_add, req.cap_drop, req.privileged)
         devices = [security_opts.parse_device(d) for d in req.devices]
@@ -258,8 +263,8 @@ class Engine:
         return c
 
     async def _start_locked(self, c: Container) -> None:
-        if c.dir.joinpath("exit.json").exists():
-            c.dir.joinpath("exit.json").unlink()
+        # A previous run's status must not pass for this run's.
+        self._forget_exit_file(c)
         image = await asyncio.to_thread(self.images.resolve, c.config.image_id)
         net, etc_files = await self._network_up(c)
         c.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -292,8 +297,11 @@ class Engine:
         c.state = ContainerState(status="running", pid=pid, monitor_pid=monitor_pid,
                                  started_at=now())
         self._released.discard(c.id)
+        self._remove_failed.discard(c.id)
         self._watch(c)
-        await asyncio.to_thread(self.store.save, c)
+        # The workload runs: a record we cannot write (a full disk, perhaps filled by
+        # the workload itself already) does not make the start a failure.
+        await self._save_or_retry(c)
         self.events.emit("container", "start", c)
         await self.hooks.started(c)
 
@@ -313,7 +321,11 @@ class Engine:
         await self._network_down(c)
         c.state = ContainerState(status="exited" if monitor_pid else "created", exit_code=code,
                                  error=error, finished_at=now())
-        await asyncio.to_thread(self.store.save, c)
+        try:
+            await asyncio.to_thread(self.store.save, c)
+        except SdcError as e:
+            # The start's own error is the one to report; attached clients must still hear.
+            log.error("container %s: recording the failed start: %s", c.name, e)
         for attach in self._pending_attach.pop(c.id, []):
             await attach(False)
         if c.config.auto_remove and monitor_pid:
@@ -385,37 +397,107 @@ class Engine:
         loop.add_reader(fd, ready)
 
     async def _exited(self, c: Container, default_code: int) -> None:
-        """C's monitor is gone: fold in its exit file, clean up, wake waiters."""
+        """C's monitor is gone: fold in its exit file, clean up, wake waiters.
+
+        Once the exit status is known, nothing that fails after it (a full state
+        disk, a D-Bus or netlink error) may keep it from the waiters: `wait` and
+        attached `run`s are answered whatever happens to the clean-up.
+        """
         if c.state.status != "running":
             return
-        result: dict[str, Any] = {}
-        with contextlib.suppress(OSError, ValueError):
-            result = json.loads(c.exit_file.read_text())
-        if not result and await asyncio.to_thread(units.active_state, c.scope) == "active":
-            # The monitor died (killed alone?) but the workload lives on unsupervised.
-            with contextlib.suppress(SdcError):
-                await asyncio.to_thread(units.kill, c.scope, signal.SIGKILL)
-            await asyncio.to_thread(units.wait_gone, c.scope, 10)
-        await self.hooks.exiting(c)
-        c.state.status = "exited"
-        c.state.exit_code = int(result.get("exit_code", default_code))
-        c.state.oom_killed = bool(result.get("oom_killed", False))
-        c.state.error = str(result.get("error", ""))
-        c.state.finished_at = str(result.get("finished_at") or now())
-        c.state.pid = 0
-        await asyncio.gather(asyncio.to_thread(units.release, c.name), self._network_down(c))
-        self._released.add(c.id)
-        await asyncio.to_thread(self.store.save, c)
-        if c.state.oom_killed:
-            self.events.emit("container", "oom", c)
-        self.events.emit("container", "die", c, exitCode=str(c.state.exit_code))
-        await self.hooks.exited(c)
-        fut = self._exits.pop(c.id, None)
-        if fut is not None and not fut.done():
-            fut.set_result(c.state.exit_code)
+        result = read_exit_file(c)
+        code, oom = exit_status(result, default_code)
+        try:
+            if not result and await asyncio.to_thread(units.active_state, c.scope) == "active":
+                # The monitor died (killed alone?) but the workload lives on unsupervised.
+                with contextlib.suppress(SdcError):
+                    await asyncio.to_thread(units.kill, c.scope, signal.SIGKILL)
+                await asyncio.to_thread(units.wait_gone, c.scope, 10)
+            await self.hooks.exiting(c)
+        except Exception as e:
+            log.error("container %s: stopping what is left of it: %s", c.name, e)
+        finally:
+            c.state.status = "exited"
+            c.state.exit_code, c.state.oom_killed = code, oom
+            c.state.error = str(result.get("error", ""))
+            c.state.finished_at = str(result.get("finished_at") or now())
+            c.state.pid = 0
+        try:
+            for what, failure in zip(("releasing its units", "taking down its network"),
+                                     await asyncio.gather(
+                                         asyncio.to_thread(units.release, c.name),
+                                         self._network_down(c), return_exceptions=True),
+                                     strict=True):
+                if isinstance(failure, Exception):
+                    log.error("container %s: %s: %s", c.name, what, failure)
+            self._released.add(c.id)
+            if await self._save_or_retry(c):
+                await asyncio.to_thread(self._forget_exit_file, c)
+            if c.state.oom_killed:
+                self.events.emit("container", "oom", c)
+            self.events.emit("container", "die", c, exitCode=str(c.state.exit_code))
+            await self.hooks.exited(c)
+        finally:
+            fut = self._exits.pop(c.id, None)
+            if fut is not None and not fut.done():
+                fut.set_result(c.state.exit_code)
         if c.config.auto_remove:
-            async with self.lock(c):
-                await self._remove_locked(c)
+            try:
+                async with self.lock(c):
+                    await self._remove_locked(c)
+            except Exception as e:
+                # `wait --condition removed` (run --rm) must not wait for ever on it.
+                log.error("container %s: removing it (--rm): %s", c.name, e)
+                self._remove_failed.add(c.id)
+
+    async def _save_or_retry(self, c: Container) -> bool:
+        """Write C's record; if that fails (a full state disk), log it, retry in the
+        background until it succeeds, and return False.
+
+        An exit status that cannot be written stays in the monitor's exit file in
+        C's runtime directory (on /run), where a restarted daemon finds it.
+        """
+        try:
+            await asyncio.to_thread(self.store.save, c)
+        except (SdcError, OSError) as e:
+            what = f"exited with status {c.state.exit_code}" if not c.running else "started"
+            log.error("container %s %s, but its record cannot be written (%s); "
+                      "retrying until it can", c.name, what, e)
+            if c.id not in self._unsaved:
+                self._unsaved.add(c.id)
+                task = asyncio.ensure_future(self._retry_save(c))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            return False
+        self._unsaved.discard(c.id)
+        return True
+
+    async def _retry_save(self, c: Container) -> None:
+        """Write C's record (whatever its state is by then) once the disk has room."""
+        delay = 1.0
+        while c.id in self._unsaved:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+            try:
+                async with self.lock(c):
+                    if c.id not in self.containers or c.id not in self._unsaved:
+                        break  # removed, or saved by someone else meanwhile
+                    await asyncio.to_thread(self.store.save, c)
+                    if not c.running:
+                        # Folded in now; a running container's file is its next exit's.
+                        await asyncio.to_thread(self._forget_exit_file, c)
+            except (SdcError, OSError):
+                continue
+            log.info("container %s: its record is written now", c.name)
+            break
+        self._unsaved.discard(c.id)
+
+    @staticmethod
+    def _forget_exit_file(c: Container) -> None:
+        """Remove the monitor's exit file (folded into the record, or stale)."""
+        for f in (c.exit_file, c.legacy_exit_file):
+            with contextlib.suppress(FileNotFoundError):
+                f.unlink()
 
     async def wait(self, ref: str, condition: str = "not-running") -> int:
         """Wait until REF stops (or is removed); return its exit code."""
@@ -426,7 +508,7 @@ class Engine:
             fut = self._exits.setdefault(c.id, asyncio.get_running_loop().create_future())
             await asyncio.shield(fut)
         if condition == "removed":
-            while c.id in self.containers:
+            while c.id in self.containers and c.id not in self._remove_failed:
                 await asyncio.sleep(0.05)
         return c.state.exit_code
 
@@ -481,13 +563,19 @@ class Engine:
             await self._remove_locked(c)
 
     async def _remove_locked(self, c: Container) -> None:
+        """Remove stopped C.  Nothing here needs free space on the state disk (its
+        steps unlink), and the first step frees what C wrote, so a container that
+        filled the disk can always be removed."""
         if c.id not in self.containers:
             return
+        await asyncio.to_thread(self.store.discard_layer, c)
         await self._network_down(c)
         crashpoints.hit("rm-network-down")
         if c.id not in self._released and c.state.status != "created":
             await asyncio.to_thread(units.release, c.name)
         self._released.discard(c.id)
+        self._remove_failed.discard(c.id)
+        self._unsaved.discard(c.id)
         await asyncio.to_thread(self.store.delete, c)
         self.containers.pop(c.id, None)
         self._locks.pop(c.id, None)
@@ -570,6 +658,27 @@ class Engine:
                 if d.name not in self.containers and not d.name.endswith(".corrupt"):
                     log.info("removing leftover %s", d)
                     await asyncio.to_thread(shutil.rmtree, d, True)
+
+
+def read_exit_file(c: Container) -> dict[str, Any]:
+    """What C's monitor recorded when its workload ended ({} if nothing): its
+    runtime directory, or the state directory where earlier monitors wrote it."""
+    for f in (c.exit_file, c.legacy_exit_file):
+        try:
+            data = json.loads(f.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict):
+            return data
+    return {}
+
+
+def exit_status(result: dict[str, Any], default_code: int) -> tuple[int, bool]:
+    """(exit code, OOM-killed) from an exit file's RESULT; DEFAULT_CODE without one."""
+    try:
+        return int(result.get("exit_code", default_code)), bool(result.get("oom_killed"))
+    except (TypeError, ValueError):
+        return default_code, False
 
 
 def monitor_alive(c: Container) -> bool:

@@ -51,6 +51,21 @@ MAX_LOG = 5
 MAX_OUTPUT = 4096
 
 
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL PID and its descendants, deepest first.  An exec session's PID is tini,
+    outside the container's pid namespace; killing it alone would leave its child (the
+    probe) running, adopted by the container's PID 1."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            children = [int(c) for c in f.read().split()]
+    except (OSError, ValueError):
+        children = []
+    for child in children:
+        kill_tree(child)
+    with contextlib.suppress(OSError):
+        os.kill(pid, signal.SIGKILL)
+
 def normalize(hc: Any) -> dict[str, Any]:
     """docker's Config.Healthcheck, checked, defaults filled in; {} if there is no check."""
     if not hc:
@@ -227,8 +242,7 @@ class HealthManager:
                         data += chunk
                 code = await self._exit_code(c, exec_id)
         except TimeoutError:
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
+            kill_tree(pid)
             return -1, f"Health check exceeded timeout ({timeout:g}s)"
         finally:
             writer.close()

@@ -161,6 +161,33 @@ async def ping_watchdog() -> None:
         await asyncio.sleep(usec / 2e6)
 
 
+def check_tls_apart(tls: Any) -> None:
+    """Load the TLS files in a throwaway child, to fail early on bad ones: the private
+    key must never be in the heap the zygote, and so every monitor and container
+    process forked from it, copies.  The daemon loads it for real after the fork."""
+    from .tlsconf import server_context
+
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        code = 0
+        try:
+            server_context(tls)
+        except BaseException as e:
+            os.write(w, str(e).encode()[:4000] or b"bad TLS settings")
+            code = 1
+        os._exit(code)
+    os.close(w)
+    message = b""
+    while chunk := os.read(r, 4096):
+        message += chunk
+    os.close(r)
+    os.waitpid(pid, 0)
+    if message:
+        raise SdcError(message.decode(errors="replace"))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of sdcontainerd."""
     args = parse_args(argv)
@@ -170,9 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         # line before anything is locked, forked or touched.
         hosts, _, tls = api_settings(args)
         if tls.enabled:
-            from .tlsconf import server_context
-
-            server_context(tls)
+            check_tls_apart(tls)
         plain = [h for h in hosts if h.startswith("tcp://")] if not tls.enabled else []
         if plain and not tls.insecure_tcp:
             raise SdcError(f"refusing to serve {plain[0]} without TLS: use --tlsverify with "

@@ -79,7 +79,8 @@ class ContainerNetworking:
             ip=cfg.ip or None)
 
     async def up(self, c: Container) -> tuple[str, dict[str, str]]:
-        """Attach C; return the launcher's net setting and the /etc files to bind."""
+        """Attach C; return the launcher's net setting and the /etc files to bind
+        (read-write, as docker does: they are in C's directory on the state disk)."""
         req = self._request(c)
         req.validate()
         att: Attachment = await asyncio.to_thread(self.manager.attach, req)

@@ -9,10 +9,19 @@ the CLI or D-Bus, or stopped with `systemctl stop`, shows up the same way:
 ContainerAdded/ContainerRemoved/ContainerStateChanged on the Manager and
 PropertiesChanged on the container's object.
 
-Manager calls are dispatched by a message handler rather than dbus-next's
-method decorators because authorising them needs the caller's bus name, which
-the decorated methods do not see.  The decorated methods remain, as the
-interface's declaration: introspection shows them with their signatures.
+Every call is authorised (polkit.py), reads as well as writes: Inspect returns
+a container's environment, and the object paths, properties and signals name
+the containers.  Only org.freedesktop.DBus.Peer, which says nothing about
+containers, is open to every local user.  The bus policy
+(units/org.sdcontainer1.conf) is the first gate; this is the second, so a
+loosened policy does not open the data.
+
+Calls are dispatched by a message handler rather than dbus-next's method
+decorators because authorising them needs the caller's bus name, which the
+decorated methods do not see.  Manager calls are answered here; the standard
+interfaces (Properties, Introspectable, ObjectManager) are handed back to
+dbus-next once the caller is authorised.  The decorated methods remain, as
+the interface's declaration: introspection shows them with their signatures.
 """
 
 # No `from __future__ import annotations` here: dbus-next reads the D-Bus signatures
@@ -47,6 +56,8 @@ MANAGER_PATH = "/org/sdcontainer1"
 MANAGER_IFACE = "org.sdcontainer1.Manager"
 CONTAINER_IFACE = "org.sdcontainer1.Container"
 CONTAINER_ROOT = "/org/sdcontainer1/container"
+# Interfaces every local user may call: they reveal nothing about containers.
+OPEN_INTERFACES = frozenset({"org.freedesktop.DBus.Peer"})
 
 # Method -> (input signature, output signature, mutating).
 METHODS: dict[str, tuple[str, str, bool]] = {
@@ -199,6 +210,7 @@ class DBusAPI:
         self.objects: dict[str, tuple[str, ContainerObject]] = {}  # id -> (path, object)
         self._tasks: set[asyncio.Future[None]] = set()
         self._events: asyncio.Queue[dict[str, Any]] | None = None
+        self._cleared: Message | None = None  # the authorised call being handed back
 
     @classmethod
     async def start(cls, engine: Engine) -> "DBusAPI | None":
@@ -286,12 +298,43 @@ class DBusAPI:
     # -- calls ------------------------------------------------------------------
 
     def dispatch(self, msg: Message) -> bool:
-        """Claim Manager calls (answered from a task); leave the rest to dbus-next."""
-        if (msg.message_type != MessageType.METHOD_CALL or msg.interface != MANAGER_IFACE
-                or msg.path != MANAGER_PATH or msg.member not in METHODS):
+        """Claim every call but Peer's: Manager calls are answered from a task, the
+        rest are handed back to dbus-next once the caller is authorised."""
+        if msg.message_type != MessageType.METHOD_CALL or msg is self._cleared:
             return False
-        self._spawn(self._answer(msg))
+        if msg.interface == MANAGER_IFACE and msg.path == MANAGER_PATH \
+                and msg.member in METHODS:
+            self._spawn(self._answer(msg))
+            return True
+        if msg.interface in OPEN_INTERFACES:
+            return False
+        # Properties, Introspect (whose child nodes are container names),
+        # GetManagedObjects, calls without an interface: all reads.
+        self._spawn(self._pass_on(msg))
         return True
+
+    async def _authorize(self, msg: Message, action: str) -> None:
+        interactive = bool(msg.flags & MessageFlag.ALLOW_INTERACTIVE_AUTHORIZATION)
+        await polkit.authorize(self.bus, msg.sender, interactive, action)
+
+    async def _pass_on(self, msg: Message) -> None:
+        """Authorise MSG as a read, then let dbus-next answer it as it would have."""
+        try:
+            await self._authorize(msg, polkit.INSPECT)
+        except SdcError as e:
+            self.bus.send(Message.new_error(msg, e.dbus_name, str(e)))
+            return
+        except Exception as e:
+            log.exception("internal error authorising %s.%s", msg.interface, msg.member)
+            self.bus.send(Message.new_error(msg, SdcError.dbus_name, f"internal error: {e}"))
+            return
+        # dbus-next has no public way to resume a claimed message: run it through
+        # its dispatcher again, with our handler stepping aside for this one.
+        self._cleared = msg
+        try:
+            self.bus._process_message(msg)
+        finally:
+            self._cleared = None
 
     async def _answer(self, msg: Message) -> None:
         in_sig, out_sig, mutating = METHODS[msg.member]
@@ -301,9 +344,8 @@ class DBusAPI:
                     msg, "org.freedesktop.DBus.Error.InvalidArgs",
                     f"{msg.member} takes ({in_sig}), not ({msg.signature})"))
                 return
-            if mutating:
-                interactive = bool(msg.flags & MessageFlag.ALLOW_INTERACTIVE_AUTHORIZATION)
-                await polkit.authorize(self.bus, msg.sender, interactive)
+            # Reads too: Inspect returns the environment, List every name.
+            await self._authorize(msg, polkit.MANAGE if mutating else polkit.INSPECT)
             result = await self._call(msg.member, list(msg.body))
             body = [] if not out_sig else [result]
             self.bus.send(Message.new_method_return(msg, out_sig, body))

@@ -31,7 +31,7 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from sdcontainer.errors import ImageError, UnsafeArchive
 
@@ -56,7 +56,8 @@ class Limits:
     """Caps that stop decompression bombs and pathological archives."""
 
     max_bytes: int = 64 << 30
-    """Uncompressed bytes of the tar stream."""
+    """Uncompressed bytes of the tar stream, plus the holes of sparse members: what
+    an extraction may write, however small the archive."""
     max_entries: int = 2_000_000
     max_seconds: float = 3600.0
 
@@ -82,6 +83,8 @@ class _LimitedReader(io.RawIOBase):
         self._what = what
         self.hash = hashlib.sha256()
         self.count = 0
+        self.holes = 0
+        """Bytes of sparse members' holes admitted so far: never in the stream."""
 
     def readable(self) -> bool:
         return True
@@ -97,7 +100,7 @@ class _LimitedReader(io.RawIOBase):
             raise ImageError(f"{self._what}: corrupt compressed data: {e}") from None
         n = len(data)
         self.count += n
-        if self.count > self._limits.max_bytes:
+        if self.count + self.holes > self._limits.max_bytes:
             raise UnsafeArchive(
                 f"{self._what}: uncompressed size exceeds the limit of "
                 f"{self._limits.max_bytes} bytes"
@@ -105,6 +108,20 @@ class _LimitedReader(io.RawIOBase):
         self.hash.update(data)
         buf[:n] = data
         return n
+
+    def admit(self, m: tarfile.TarInfo, stored: int) -> None:
+        """Refuse regular member M, before any of it is written, if the file it makes
+        (M.size bytes, STORED of them in the stream) would pass the cap.
+
+        The stream position where its data ends is exact, unlike self.count,
+        which includes the read-ahead."""
+        holes = m.size - stored
+        if m.offset_data + stored + self.holes + holes > self._limits.max_bytes:
+            raise UnsafeArchive(
+                f"{self._what}: entry {m.name!r} of {m.size} bytes exceeds the limit of "
+                f"{self._limits.max_bytes} bytes on what a layer writes"
+            )
+        self.holes += holes
 
     def check_time(self) -> None:
         if time.monotonic() > self._deadline:
@@ -305,6 +322,12 @@ class _Extractor:
         mode = m.mode & 0o7777
         replaced_whiteout = self.remove_existing(parent, base, keep_dir=m.isdir())
         if m.isreg():
+            segments = _sparse_map(m, self.what)
+            stored = m.size if segments is None else sum(n for _, n in segments)
+            if segments is not None and m.offset_data + stored > tf.offset:
+                # More data than the member holds: it would be read from the next header.
+                raise UnsafeArchive(f"{self.what}: entry {m.name!r} has an invalid sparse map")
+            limiter.admit(m, stored)
             fd = os.open(
                 base,
                 os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
@@ -312,12 +335,15 @@ class _Extractor:
                 dir_fd=parent,
             )
             try:
-                src = tf.extractfile(m)
-                assert src is not None  # a regular member always has a stream
-                while chunk := src.read(_CHUNK):
-                    _write_all(fd, chunk)
-                    written += len(chunk)
-                    limiter.check_time()
+                if segments is not None:
+                    written = self.write_sparse(tf, m, segments, fd, limiter)
+                else:
+                    src = tf.extractfile(m)
+                    assert src is not None  # a regular member always has a stream
+                    while chunk := src.read(_CHUNK):
+                        _write_all(fd, chunk)
+                        written += len(chunk)
+                        limiter.check_time()
             finally:
                 os.close(fd)
         elif m.isdir():
@@ -343,6 +369,29 @@ class _Extractor:
             raise ImageError(f"{self.what}: entry {m.name!r} has unsupported type {m.type!r}")
         self.apply_meta(parent, base, m, mode)
         return written
+
+    def write_sparse(self, tf: tarfile.TarFile, m: tarfile.TarInfo,
+                     segments: list[tuple[int, int]], fd: int, limiter: _LimitedReader) -> int:
+        """Write sparse member M's data segments where they belong, leaving the holes
+        as holes (never zeros on disk); return M's size.
+
+        The data lies in the stream in map order from M.offset_data, as
+        TarFile.makefile reads it; seeking the stream only ever goes forward."""
+        src = tf.fileobj
+        src.seek(m.offset_data)
+        for offset, numbytes in segments:
+            pos, left = offset, numbytes
+            while left:
+                chunk = src.read(min(left, _CHUNK))
+                if not chunk:
+                    raise ImageError(f"{self.what}: truncated or corrupt tar: "
+                                     f"sparse entry {m.name!r} ends early")
+                _write_all(fd, chunk, pos)
+                pos += len(chunk)
+                left -= len(chunk)
+                limiter.check_time()
+        os.ftruncate(fd, m.size)
+        return m.size
 
     def hardlink(self, m: tarfile.TarInfo, parent: int, base: str) -> None:
         tcomps = _clean_name(m.linkname, self.what)
@@ -421,11 +470,41 @@ class _Extractor:
                 os.utime(root, ns=(mtime_ns, mtime_ns))
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def _write_all(fd: int, data: bytes, offset: int | None = None) -> None:
     view = memoryview(data)
     while view:
-        n = os.write(fd, view)
+        n = os.write(fd, view) if offset is None else os.pwrite(fd, view, offset)
         view = view[n:]
+        if offset is not None:
+            offset += n
+
+
+def _sparse_map(m: tarfile.TarInfo, what: str) -> list[tuple[int, int]] | None:
+    """The (offset, length) data segments of a sparse member, checked; None if M is
+    not sparse.
+
+    Sparse members (GNU tar's old 'S' type and the PAX 0.0, 0.1 and 1.0 forms)
+    are accepted, as docker's Go archive/tar reads them; tarfile reports M.size as
+    the real size, which the cap counts, holes included.  The segments must lie
+    in order, without overlap, inside that size: a map that does not is a crafted
+    one."""
+    raw: Any = m.sparse  # typeshed says bytes; tarfile keeps a list of pairs
+    if raw is None:
+        return None
+    segments: list[tuple[int, int]] = []
+    end = 0
+    for entry in raw:
+        offset, numbytes = entry
+        if not (isinstance(offset, int) and isinstance(numbytes, int)) or offset < 0 \
+                or numbytes < 0:
+            raise UnsafeArchive(f"{what}: entry {m.name!r} has an invalid sparse map")
+        if numbytes == 0:
+            continue  # GNU tar's end marker (realsize, 0) and unused (0, 0) slots
+        if offset < end or offset + numbytes > m.size:
+            raise UnsafeArchive(f"{what}: entry {m.name!r} has an invalid sparse map")
+        segments.append((offset, numbytes))
+        end = offset + numbytes
+    return segments
 
 
 def _is_whiteout(st: os.stat_result) -> bool:
@@ -506,10 +585,15 @@ def extract_layer(
             ex = _Extractor(root_fd, what)
             try:
                 tf = tarfile.open(  # noqa: SIM115 - closed by the with below
-                    fileobj=reader, mode="r|", encoding="utf-8", errors="surrogateescape"
+                    fileobj=reader, mode="r|", encoding="utf-8", errors="surrogateescape",
+                    tarinfo=_BoundedTarInfo,
                 )
             except tarfile.ReadError as e:
                 raise ImageError(f"{what}: not a tar archive: {e}") from None
+            except _HeaderTooLarge as e:  # the first member is read by open
+                raise UnsafeArchive(f"{what}: {e}") from None
+            except (tarfile.TarError, ValueError) as e:
+                raise ImageError(f"{what}: truncated or corrupt tar: {e}") from None
             with tf:
                 for member in _MemberIter(tf, what):
                     stats.entries += 1
@@ -538,6 +622,79 @@ def extract_layer(
     return stats
 
 
+class _HeaderTooLarge(Exception):
+    """Header processing of one member read more than a sane header holds."""
+
+
+# Go's archive/tar (docker) refuses a PAX header or GNU long name over 1 MiB.
+_MAX_META = 1 << 20
+_META_TYPES = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE,
+               tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK)
+# What the headers of one member may make tarfile read: a few chained meta
+# headers (global and extended PAX, long name and link) and a sparse map.
+_MAX_HEADER_READ = 8 * _MAX_META
+_MAX_HEADER_CHAIN = 16
+
+
+class _HeaderBudget:
+    """The stream as tarfile sees it while it parses one member's headers: reads past
+    BUDGET bytes, or headers chained too deep, stop the parse.
+
+    tarfile holds what it parses in memory and has no bounds of its own: a PAX
+    header is read whole, a GNU 1.0 sparse map (in the member's data) and old GNU
+    sparse extension blocks are read until they say they end."""
+
+    def __init__(self, inner: Any, budget: int) -> None:
+        self._inner = inner
+        self.depth: int = inner.depth + 1 if isinstance(inner, _HeaderBudget) else 1
+        if self.depth > _MAX_HEADER_CHAIN:
+            raise _HeaderTooLarge(f"more than {_MAX_HEADER_CHAIN} chained tar headers")
+        self._left = budget
+
+    def read(self, size: int) -> bytes:
+        self._left -= size
+        if self._left < 0:
+            raise _HeaderTooLarge(
+                f"tar headers or a sparse map larger than {_MAX_HEADER_READ} bytes"
+            )
+        data: bytes = self._inner.read(size)
+        return data
+
+    def tell(self) -> int:
+        pos: int = self._inner.tell()
+        return pos
+
+    def seek(self, pos: int) -> object:
+        return self._inner.seek(pos)
+
+    def write(self, b: bytes) -> object:
+        raise tarfile.StreamError("read-only")
+
+    def close(self) -> object:
+        return None
+
+
+class _BoundedTarInfo(tarfile.TarInfo):
+    """A TarInfo whose header parsing holds a bounded amount in memory."""
+
+    def _proc_member(self, tf: tarfile.TarFile) -> tarfile.TarInfo:
+        # tarfile documents _proc_member as the hook a subclass overrides.
+        proc = tarfile.TarInfo._proc_member  # type: ignore[attr-defined]
+        if self.type in _META_TYPES and self.size > _MAX_META:
+            raise _HeaderTooLarge(f"a tar meta header of {self.size} bytes "
+                                  f"(the limit is {_MAX_META})")
+        if self.type not in (*_META_TYPES, tarfile.GNUTYPE_SPARSE):
+            member: tarfile.TarInfo = proc(self, tf)
+            return member
+        stream = tf.fileobj
+        tf.fileobj = _HeaderBudget(stream, _MAX_HEADER_READ)
+        try:
+            member = proc(self, tf)
+        finally:
+            tf.fileobj = stream
+        return member
+
+
 class _MemberIter:
     """Iterates a streamed tar, turning tarfile's errors into one-line ImageErrors."""
 
@@ -551,7 +708,10 @@ class _MemberIter:
     def __next__(self) -> tarfile.TarInfo:
         try:
             member = self._tf.next()
-        except (tarfile.ReadError, EOFError) as e:
+        except _HeaderTooLarge as e:
+            raise UnsafeArchive(f"{self._what}: {e}") from None
+        except (tarfile.TarError, EOFError, ValueError) as e:
+            # ValueError: tarfile's parsers of sparse maps take int() of what they find.
             raise ImageError(f"{self._what}: truncated or corrupt tar: {e}") from None
         if member is None:
             raise StopIteration

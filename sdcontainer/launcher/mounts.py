@@ -1,19 +1,30 @@
 """The container's mounts, as data: built first, then checked, then applied.
 
 A plan is a list of `MountOp`s whose targets are paths *inside* the rootfs.
-`apply` resolves each target inside the rootfs (symlinks, absolute or not,
-are followed as if the rootfs were /, so an image cannot point a mount
-outside it), creates the mount point, and mounts.
+`apply` opens each target with openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+(symlinks, absolute or not, are followed as if the rootfs were /, so an image
+cannot point a mount outside it), creating missing directories through the
+fds it opened, checks where the target really is, and mounts onto that fd,
+never onto a path resolved a second time: a target swapped for a symlink
+between the check and the mount (runc CVE-2021-30465) changes nothing.
+
+A target that resolves under /proc, /sys or /dev is refused unless the
+launcher itself put it there: an image whose /data links to /proc/sys/kernel
+would otherwise turn `-v DIR:/data` into a bind over kernel settings, and a
+bind over /proc/self/attr is the CVE-2019-16884 pattern.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import stat
 from dataclasses import dataclass
 
 from .. import syscalls as sc
 from ..spec import LaunchSpec
+from .sandbox_errors import ExecFailure
 
 NOSUID_NODEV_NOEXEC = sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC
 
@@ -36,6 +47,9 @@ class MountOp:
     is_file: bool = False  # a bind mount of a file needs a file as its mount point
     major: int = 0
     minor: int = 0
+    # The launcher's own mounts and nodes may land under /proc, /sys and /dev;
+    # volumes, tmpfs and the /etc files may not.
+    special_ok: bool = False
 
 
 def plan(spec: LaunchSpec) -> list[MountOp]:
@@ -44,28 +58,30 @@ def plan(spec: LaunchSpec) -> list[MountOp]:
     # --privileged gets a node for every host device too, as with docker (never a bind of
     # the host's /dev, which the steps below would then modify).
     nodes = host_devices() if spec.privileged else [
-        MountOp("device", f"/dev/{n}", major=ma, minor=mi) for n, ma, mi in DEVICES]
+        MountOp("device", f"/dev/{n}", major=ma, minor=mi, special_ok=True)
+        for n, ma, mi in DEVICES]
     dev = [MountOp("mount", "/dev", "tmpfs", "tmpfs", sc.MS_NOSUID | sc.MS_STRICTATIME,
-                   "mode=755,size=65536k"), *nodes]
+                   "mode=755,size=65536k", special_ok=True), *nodes]
     ops = [
-        MountOp("mount", "/proc", "proc", "proc", NOSUID_NODEV_NOEXEC),
+        MountOp("mount", "/proc", "proc", "proc", NOSUID_NODEV_NOEXEC, special_ok=True),
         *dev,
-        *[MountOp("device", d["path"], fstype=d["type"], major=d["major"], minor=d["minor"],
-                  data=str(d.get("mode", 0o666))) for d in spec.devices],
+        *[MountOp("device", d["path"], d["host"], fstype=d["type"], major=d["major"],
+                  minor=d["minor"], special_ok=True) for d in spec.devices],
         MountOp("mount", "/dev/pts", "devpts", "devpts", sc.MS_NOSUID | sc.MS_NOEXEC,
-                "newinstance,ptmxmode=0666,mode=0620,gid=5"),
-        MountOp("symlink", "/dev/ptmx", "pts/ptmx"),
-        MountOp("symlink", "/dev/fd", "/proc/self/fd"),
-        MountOp("symlink", "/dev/stdin", "/proc/self/fd/0"),
-        MountOp("symlink", "/dev/stdout", "/proc/self/fd/1"),
-        MountOp("symlink", "/dev/stderr", "/proc/self/fd/2"),
+                "newinstance,ptmxmode=0666,mode=0620,gid=5", special_ok=True),
+        MountOp("symlink", "/dev/ptmx", "pts/ptmx", special_ok=True),
+        MountOp("symlink", "/dev/fd", "/proc/self/fd", special_ok=True),
+        MountOp("symlink", "/dev/stdin", "/proc/self/fd/0", special_ok=True),
+        MountOp("symlink", "/dev/stdout", "/proc/self/fd/1", special_ok=True),
+        MountOp("symlink", "/dev/stderr", "/proc/self/fd/2", special_ok=True),
         MountOp("mount", "/dev/shm", "shm", "tmpfs", NOSUID_NODEV_NOEXEC,
-                "mode=1777,size=65536k"),
-        MountOp("mount", "/dev/mqueue", "mqueue", "mqueue", NOSUID_NODEV_NOEXEC),
+                "mode=1777,size=65536k", special_ok=True),
+        MountOp("mount", "/dev/mqueue", "mqueue", "mqueue", NOSUID_NODEV_NOEXEC,
+                special_ok=True),
         MountOp("mount", "/sys", "sysfs", "sysfs",
-                NOSUID_NODEV_NOEXEC | (0 if spec.privileged else sc.MS_RDONLY)),
-        *[MountOp("mask", p) for p in spec.masked_paths],
-        *[MountOp("readonly", p) for p in spec.readonly_paths],
+                NOSUID_NODEV_NOEXEC | (0 if spec.privileged else sc.MS_RDONLY), special_ok=True),
+        *[MountOp("mask", p, special_ok=True) for p in spec.masked_paths],
+        *[MountOp("readonly", p, special_ok=True) for p in spec.readonly_paths],
     ]
     for target, source in sorted(spec.etc_files.items()):
         ops.append(MountOp("bind", target, source, is_file=True))
@@ -95,7 +111,8 @@ def host_devices() -> list[MountOp]:
                     continue
                 ops.append(MountOp("device", path, fstype="b" if stat.S_ISBLK(st.st_mode)
                                    else "c", major=os.major(st.st_rdev),
-                                   minor=os.minor(st.st_rdev), data=str(stat.S_IMODE(st.st_mode))))
+                                   minor=os.minor(st.st_rdev), data=str(stat.S_IMODE(st.st_mode)),
+                                   special_ok=True))
     return ops
 
 
@@ -133,15 +150,6 @@ def resolve_in_root(root: str, path: str) -> str:
     return os.path.join(root, *resolved)
 
 
-def _make_mountpoint(path: str, is_file: bool) -> None:
-    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
-    if is_file:
-        if not os.path.lexists(path):
-            os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW, 0o644))
-    else:
-        os.makedirs(path, mode=0o755, exist_ok=True)
-
-
 def open_devnull() -> int:
     """The host's /dev/null, checked to be char 1:3, to bind over masked files: a path
     an image controls could be swapped for something else (CVE-2025-31133)."""
@@ -153,48 +161,170 @@ def open_devnull() -> int:
     return fd
 
 
+IN_ROOT = sc.RESOLVE_IN_ROOT | sc.RESOLVE_NO_MAGICLINKS
+SPECIAL_DIRS = ("proc", "sys", "dev")
+
+
+def open_in_root(root: str, root_fd: int, path: str, is_file: bool = False,
+                 create: bool = True) -> int:
+    """An O_PATH fd on PATH inside the rootfs, creating missing directories (and, with
+    IS_FILE, an empty file as the last component) through fds opened in the root.
+
+    The walk follows the lexical resolution of resolve_in_root; every open is an
+    openat2 confined to ROOT_FD, so a symlink swapped in meanwhile still cannot
+    leave the rootfs."""
+    target = os.path.relpath(resolve_in_root(root, path), root)
+    parts = [] if target == "." else target.split("/")
+    fd = os.dup(root_fd)
+    try:
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            flags = os.O_PATH | (0 if last and is_file else os.O_DIRECTORY)
+            prefix = "/".join(parts[:i + 1])
+            try:
+                new = sc.openat2(root_fd, prefix, flags, IN_ROOT)
+            except OSError as e:
+                if e.errno != errno.ENOENT or not create:
+                    raise
+                try:
+                    if last and is_file:
+                        os.close(os.open(part, os.O_CREAT | os.O_EXCL | os.O_WRONLY
+                                         | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=fd))
+                    else:
+                        os.mkdir(part, 0o755, dir_fd=fd)
+                except FileExistsError:
+                    pass  # made meanwhile, or a dangling symlink: the open below decides
+                new = sc.openat2(root_fd, prefix, flags, IN_ROOT)
+            os.close(fd)
+            fd = new
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def checked_target(root: str, root_fd: int, op: MountOp, is_file: bool) -> int:
+    """Open OP's target in the rootfs and refuse one that lies outside what OP may touch."""
+    fd = open_in_root(root, root_fd, op.target, is_file)
+    real = sc.fd_path(fd)
+    inside = os.path.relpath(real, root)
+    if inside == ".." or inside.startswith("../"):
+        os.close(fd)
+        raise ExecFailure(125, f"mount target {op.target} resolves outside the container")
+    top = inside.split("/", 1)[0]
+    if top in SPECIAL_DIRS and not op.special_ok:
+        os.close(fd)
+        raise ExecFailure(125, f"mount target {op.target} resolves to /{inside} in the "
+                          f"container: refusing to mount over /{top}")
+    return fd
+
+
+def _in_dir(root: str, root_fd: int, op: MountOp) -> tuple[int, str]:
+    """The checked fd of OP's parent directory and the last component's name."""
+    parent, name = os.path.split(os.path.normpath("/" + op.target))
+    fd = checked_target(root, root_fd, MountOp(op.kind, parent, special_ok=op.special_ok),
+                        False)
+    return fd, name
+
+
+def _device(root: str, root_fd: int, op: MountOp) -> None:
+    parent, name = _in_dir(root, root_fd, op)
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name, dir_fd=parent)
+        kind = stat.S_IFBLK if op.fstype == "b" else stat.S_IFCHR
+        if op.source:
+            _bind_device(parent, name, op, kind)
+            return
+        mode = int(op.data) if op.data else 0o666
+        os.mknod(name, mode | kind, os.makedev(op.major, op.minor), dir_fd=parent)
+        node = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
+        try:  # mknod's mode went through our umask; chmod has no *at form for O_PATH
+            os.chmod(f"/proc/self/fd/{node}", mode)
+        finally:
+            os.close(node)
+    finally:
+        os.close(parent)
+
+
+def _bind_device(parent: int, name: str, op: MountOp, kind: int) -> None:
+    """--device: bind the host's node OP.SOURCE onto NAME in PARENT.
+
+    Not mknod: the launcher already runs in the scope, whose device policy grants
+    mknod ("m") only when PERMS asks for it, so `--device X:r` would fail.  As runc
+    does, the node is checked to still be the device the daemon recorded."""
+    src = os.open(op.source, os.O_PATH | os.O_CLOEXEC)
+    try:
+        st = os.fstat(src)
+        if stat.S_IFMT(st.st_mode) != kind or st.st_rdev != os.makedev(op.major, op.minor):
+            raise ExecFailure(125, f"{op.source} is no longer device "
+                              f"{op.fstype} {op.major}:{op.minor}")
+        os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW
+                         | os.O_CLOEXEC, 0o600, dir_fd=parent))
+        node = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
+        try:
+            sc.mount(f"/proc/self/fd/{src}", f"/proc/self/fd/{node}", None, sc.MS_BIND)
+        finally:
+            os.close(node)
+    finally:
+        os.close(src)
+
+
+def _symlink(root: str, root_fd: int, op: MountOp) -> None:
+    parent, name = _in_dir(root, root_fd, op)
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name, dir_fd=parent)
+        os.symlink(op.source, name, dir_fd=parent)
+    finally:
+        os.close(parent)
+
+
+def _mask_or_readonly(root: str, op: MountOp, devnull: int) -> int:
+    # Targets in the fresh /proc and /sys the launcher mounted: the kernel's files,
+    # not the image's.
+    target = os.path.join(root, op.target.lstrip("/"))
+    if not os.path.lexists(target) or os.path.islink(target):
+        return devnull
+    if op.kind == "readonly":
+        sc.mount(target, target, None, sc.MS_BIND | sc.MS_REC)
+        sc.mount(None, target, None, sc.MS_REMOUNT | sc.MS_BIND | sc.MS_RDONLY
+                 | NOSUID_NODEV_NOEXEC)
+    elif os.path.isdir(target):
+        sc.mount("tmpfs", target, "tmpfs", sc.MS_RDONLY | NOSUID_NODEV_NOEXEC,
+                 "size=0,mode=0555")
+    else:
+        if devnull < 0:
+            devnull = open_devnull()
+        sc.mount(f"/proc/self/fd/{devnull}", target, None, sc.MS_BIND)
+    return devnull
+
+
 def apply(root: str, ops: list[MountOp]) -> None:
     """Carry out OPS under ROOT (the mounted rootfs, before pivot_root)."""
     devnull = -1
-    for op in ops:
-        if op.kind in ("mask", "readonly"):
-            target = os.path.join(root, op.target.lstrip("/"))
-            if not os.path.lexists(target) or os.path.islink(target):
-                continue
-            if op.kind == "readonly":
-                sc.mount(target, target, None, sc.MS_BIND | sc.MS_REC)
-                sc.mount(None, target, None, sc.MS_REMOUNT | sc.MS_BIND | sc.MS_RDONLY
-                         | NOSUID_NODEV_NOEXEC)
-            elif os.path.isdir(target):
-                sc.mount("tmpfs", target, "tmpfs", sc.MS_RDONLY | NOSUID_NODEV_NOEXEC,
-                         "size=0,mode=0555")
+    root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for op in ops:
+            if op.kind in ("mask", "readonly"):
+                devnull = _mask_or_readonly(root, op, devnull)
+            elif op.kind == "symlink":
+                _symlink(root, root_fd, op)
+            elif op.kind == "device":
+                _device(root, root_fd, op)
             else:
-                if devnull < 0:
-                    devnull = open_devnull()
-                sc.mount(f"/proc/self/fd/{devnull}", target, None, sc.MS_BIND)
-            continue
-        target = resolve_in_root(root, op.target)
-        if op.kind == "symlink":
-            if os.path.lexists(target):
-                os.unlink(target)
-            os.symlink(op.source, target)
-        elif op.kind == "device":
-            os.makedirs(os.path.dirname(target), mode=0o755, exist_ok=True)
-            if os.path.lexists(target):
-                os.unlink(target)
-            kind = stat.S_IFBLK if op.fstype == "b" else stat.S_IFCHR
-            mode = int(op.data) if op.data else 0o666
-            os.mknod(target, mode | kind, os.makedev(op.major, op.minor))
-            os.chmod(target, mode)
-        elif op.kind == "mount":
-            _make_mountpoint(target, False)
-            sc.mount(op.source, target, op.fstype, op.flags, op.data or None)
-            if op.readonly:
-                sc.mount(None, target, None, sc.MS_REMOUNT | sc.MS_BIND | sc.MS_RDONLY | op.flags)
-        else:  # bind
-            _make_mountpoint(target, op.is_file)
-            sc.mount(op.source, target, None, sc.MS_BIND | sc.MS_REC)
-            if op.readonly:
-                sc.mount(None, target, None, sc.MS_REMOUNT | sc.MS_BIND | sc.MS_RDONLY)
-    if devnull >= 0:
-        os.close(devnull)
+                is_file = op.kind == "bind" and op.is_file
+                fd = checked_target(root, root_fd, op, is_file)
+                try:
+                    if op.kind == "mount":
+                        flags = op.flags | (sc.MS_RDONLY if op.readonly else 0)
+                        sc.mount(op.source, f"/proc/self/fd/{fd}", op.fstype, flags,
+                                 op.data or None)
+                    else:
+                        sc.bind_onto(op.source, fd, op.readonly)
+                finally:
+                    os.close(fd)
+    finally:
+        os.close(root_fd)
+        if devnull >= 0:
+            os.close(devnull)

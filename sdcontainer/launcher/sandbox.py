@@ -22,7 +22,7 @@ from typing import NoReturn
 
 from .. import syscalls as sc
 from ..spec import LaunchSpec
-from . import mounts, security, userns
+from . import initbin, mounts, security, userns
 from .sandbox_errors import ExecFailure
 from .users import resolve_user
 
@@ -58,7 +58,7 @@ def enter_namespaces(spec: LaunchSpec) -> None:
 def open_console(sock: socket.socket, bind_console: bool) -> None:
     """Open a pty on the container's devpts, send its master to the monitor over SOCK,
     and make its slave our controlling terminal and stdio (and /dev/console)."""
-    master, slave = os.openpty()
+    master, slave = sc.open_pty("/dev/pts/ptmx")
     if bind_console:
         name = os.ttyname(slave)
         if not os.path.exists("/dev/console"):
@@ -134,8 +134,16 @@ def close_fds(*keep: int) -> None:
     os.closerange(low, 65536)
 
 
+def apply_labels(spec: LaunchSpec) -> None:
+    """The AppArmor profile and SELinux label of the next exec.  An exec session sets them
+    before it joins the container's mount namespace: its /proc/thread-self lives in the
+    host's /proc, since the container's shows only the container's pid namespace."""
+    security.apply_apparmor(spec.apparmor)
+    security.apply_selinux(spec.process_label)
+
+
 def become(spec: LaunchSpec, cwd: str, user: str, env: Sequence[str],
-           userns_fd: int = -1) -> dict[str, str]:
+           userns_fd: int = -1, labels: bool = True) -> dict[str, str]:
     """The user namespace (--userns=auto), labels, the container's user and cwd, the
     capability bounding set, capabilities, no_new_privs and seccomp, in the order each
     allows the next; returns the environment to exec with."""
@@ -144,15 +152,25 @@ def become(spec: LaunchSpec, cwd: str, user: str, env: Sequence[str],
             # Joining a user namespace hands us a full bounding set in it: drop after.
             sc.setns(userns_fd, sc.CLONE_NEWUSER)
             os.close(userns_fd)
-        security.drop_bounding_set(spec.caps, security.last_cap())
-        security.apply_apparmor(spec.apparmor)
-        security.apply_selinux(spec.process_label)
+        security.drop_bounding_set(spec.caps, sc.last_cap())
+        if labels:
+            apply_labels(spec)
         security.harden_before_user(spec.caps, spec.no_new_privs, spec.seccomp)
+        # The image's files (passwd, group, the working directory) are read and made
+        # with the container's capabilities, not the host's.
+        limit_effective(spec.caps)
         environ = prepare_process(cwd, user, env, spec.group_add)
         security.harden_after_user(spec.caps, spec.no_new_privs, spec.seccomp)
     except OSError as e:
         raise ExecFailure(125, f"cannot drop privileges: {e.strerror}") from e
     return environ
+
+
+def limit_effective(caps: Sequence[str]) -> None:
+    """Keep only CAPS (and what switching user needs) effective; permitted stays, so the
+    final capability step can still set exactly CAPS."""
+    _, permitted, _ = sc.capget()
+    sc.capset(security.cap_mask([*caps, "SETUID", "SETGID"]) & permitted, permitted, 0)
 
 
 def reset_signals() -> None:
@@ -193,37 +211,6 @@ def report(errfd: int, failure: ExecFailure) -> NoReturn:
         os._exit(failure.code)
 
 
-def run_init(argv: list[str], environ: dict[str, str], errfd: int) -> NoReturn:
-    """--init: stay as PID 1, forward signals to the workload, reap every zombie."""
-    child = os.fork()
-    if child == 0:
-        reset_signals()
-        try:
-            exec_workload(argv, environ)
-        except ExecFailure as failure:
-            report(errfd, failure)
-    os.close(errfd)
-    forwarded = [s for s in signal.valid_signals()
-                 if s not in (signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD)]
-    signal.pthread_sigmask(signal.SIG_BLOCK, [*forwarded, signal.SIGCHLD])
-    while True:
-        info = signal.sigwaitinfo([*forwarded, signal.SIGCHLD])
-        if info.si_signo != signal.SIGCHLD:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(child, info.si_signo)
-            continue
-        while True:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                os._exit(0)
-            if pid == 0:
-                break
-            if pid == child:
-                code = os.waitstatus_to_exitcode(status)
-                os._exit(code if code >= 0 else 128 - code)
-
-
 def launch(spec: LaunchSpec, errfd: int, tty: socket.socket | None,
            userns_fd: int = -1) -> NoReturn:
     """The child's whole life: namespaces, rootfs, identity, exec.  USERNS_FD is the
@@ -235,16 +222,49 @@ def launch(spec: LaunchSpec, errfd: int, tty: socket.socket | None,
             build_rootfs(spec, userns_fd)
             if tty is not None:
                 open_console(tty, bind_console=True)
-            close_fds(errfd, userns_fd)
+            close_fds(errfd, userns_fd, initbin.fd())
         except OSError as e:
             what = f"{e.strerror}: {e.filename}" if e.filename else (e.strerror or str(e))
             raise ExecFailure(125, f"cannot set up the container: {what}") from e
         environ = become(spec, spec.cwd or "/", spec.user, spec.env, userns_fd)
-        if spec.init:
-            run_init(spec.argv, environ, errfd)
         reset_signals()
+        if spec.init:
+            initbin.exec_init(spec.argv, environ, subreaper=False)
         exec_workload(spec.argv, environ)
     except ExecFailure as failure:
         report(errfd, failure)
     except BaseException as e:  # anything else must still be reported, never a traceback
         report(errfd, ExecFailure(125, f"launcher failed: {e}"))
+
+
+def exec_session(spec: LaunchSpec, argv: list[str], cwd: str, user: str, env: Sequence[str],
+                 namespaces: Sequence[int], pid_ns: int, errfd: int,
+                 tty: socket.socket | None, userns_fd: int = -1) -> NoReturn:
+    """An exec session, from the monitor's fork to tini running ARGV.
+
+    We are forked outside the container's pid namespace, so nothing in the container
+    can see us while we still are a copy of the monitor (a host binary, the daemon's
+    heap).  We join every namespace, the mount namespace last (root and cwd become
+    the container's), take the container's identity, capabilities and seccomp filter,
+    and exec the static init from its sealed memfd.  Only its child, forked into the
+    container's pid namespace (PID_NS) and already inside everything, is visible there.
+    """
+    try:
+        try:
+            sc.set_dumpable(False)
+            sc.setns(pid_ns, sc.CLONE_NEWPID)  # for our children only
+            apply_labels(spec)
+            for fd in namespaces:
+                sc.setns(fd)
+            if tty is not None:
+                open_console(tty, bind_console=False)
+            close_fds(errfd, userns_fd, initbin.fd())
+        except OSError as e:
+            raise ExecFailure(126, f"cannot enter the container: {e.strerror}") from e
+        environ = become(spec, cwd, user, env, userns_fd, labels=False)
+        reset_signals()
+        initbin.exec_init(argv, environ, subreaper=True)
+    except ExecFailure as failure:
+        report(errfd, failure)
+    except BaseException as e:  # anything else must still be reported, never a traceback
+        report(errfd, ExecFailure(126, f"exec failed: {e}"))

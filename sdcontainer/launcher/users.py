@@ -2,10 +2,16 @@
 
 We parse the files ourselves: the pwd and grp modules would go through the
 host's NSS configuration, which has no business inside the container.
+
+The files are the image's, so a hostile image chooses what they are: a FIFO
+would block us forever, a huge file would fill our memory.  We open them
+without blocking, read only regular files, and at most MAX_BYTES of them.
 """
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -22,13 +28,36 @@ class Identity:
     home: str
 
 
-def _entries(path: str) -> list[list[str]]:
+MAX_BYTES = 16 << 20
+
+
+def read_small_file(path: str, limit: int = MAX_BYTES) -> str:
+    """The text of PATH if it is a regular file; '' for anything else or an error.
+
+    O_NONBLOCK makes opening a FIFO return at once (and then it is refused as not a
+    regular file); O_NOCTTY keeps a tty from becoming ours."""
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return [line.rstrip("\n").split(":") for line in f
-                    if line.strip() and not line.startswith("#")]
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError:
-        return []
+        return ""
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return ""
+        chunks = []
+        left = limit
+        while left > 0 and (chunk := os.read(fd, min(left, 1 << 16))):
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks).decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    finally:
+        os.close(fd)
+
+
+def _entries(path: str) -> list[list[str]]:
+    return [line.split(":") for line in read_small_file(path).splitlines()
+            if line.strip() and not line.startswith("#")]
 
 
 def resolve_user(spec: str, group_add: Sequence[str] = ()) -> Identity:

@@ -3,12 +3,18 @@
 Name resolution between containers is done with hosts files, not an embedded
 DNS server (docker's 127.0.0.11): see docs/networking.md for why.  The files
 are bind-mounted into containers one by one, so an update must keep the
-inode: hosts files of running containers are rewritten in place (O_TRUNC and
-write), never replaced by rename.
+inode: hosts files of running containers are rewritten in place, never
+replaced by rename.
+
+They live in the container's directory on the state disk, as docker keeps
+them: a container may write its own /etc/hosts (the bind is read-write), and
+what it writes must count against the disk its upper layer is on, never
+against /run, which systemd needs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 from collections.abc import Iterable
@@ -122,22 +128,45 @@ def write_new(path: Path, text: str) -> None:
     """Create or replace PATH before the container starts (it is not mounted yet)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.chmod(0o644)
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text)
+        tmp.chmod(0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _write_at_start(fd: int, data: bytes) -> None:
+    """Write DATA over the start of FD, then cut FD to its length."""
+    done = 0
+    while done < len(data):
+        done += os.pwrite(fd, data[done:], done)
+    os.ftruncate(fd, len(data))
 
 
 def rewrite_in_place(path: Path, text: str) -> bool:
-    """Overwrite PATH keeping its inode (it is bind-mounted); False if it is gone."""
+    """Overwrite PATH keeping its inode (it is bind-mounted); False if it is gone.
+
+    The new text is written over the old before the file is cut to length,
+    never truncated first: on a full disk (ENOSPC) the old text is put back
+    (its blocks are still there) and the error raised, so a failed update
+    leaves the previous file, not an empty or torn one.
+    """
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
     except FileNotFoundError:
         return False
     try:
-        data = text.encode()
-        while data:
-            n = os.write(fd, data)
-            data = data[n:]
+        # The container may have made it huge (the bind is read-write); a
+        # hosts file we would keep is small, so read no more than we restore.
+        old = os.pread(fd, 1 << 20, 0)
+        try:
+            _write_at_start(fd, text.encode())
+        except OSError:
+            with contextlib.suppress(OSError):
+                _write_at_start(fd, old)
+            raise
     finally:
         os.close(fd)
     return True

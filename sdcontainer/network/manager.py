@@ -48,9 +48,12 @@ HOSTS, RESOLV, HOSTNAME = "hosts", "resolv.conf", "hostname"
 class NetworkManager:
     """Networks, container attachments, published ports and name files.
 
-    STATE_DIR holds durable records (under networks/); RUN_DIR holds the
-    namespace files (netns/<id>) and the per-container files
-    (containers/<id>/{hosts,resolv.conf,hostname}).
+    STATE_DIR holds durable records (under networks/) and the per-container
+    files (containers/<id>/{hosts,resolv.conf,hostname}, beside the container's
+    record, as docker keeps them); RUN_DIR holds only the namespace files
+    (netns/<id>).  The name files are bound read-write into containers, so
+    they must not be on /run: a container filling its /etc/hosts fills the
+    state disk, which removal copes with, not the tmpfs systemd needs.
     """
 
     def __init__(self, state_dir: Path, run_dir: Path, config: NetworkConfig) -> None:
@@ -60,7 +63,7 @@ class NetworkManager:
         self.ipam = Ipam(netdir / "ipam")
         self.endpoints = EndpointStore(netdir / "endpoints")
         self.netns_dir = Path(run_dir) / "netns"
-        self.files_dir = Path(run_dir) / "containers"
+        self.files_dir = Path(state_dir) / "containers"
         self.lock = StateLock(netdir / ".lock")
         self.firewall = Firewall()
         self.names = NameFiles(self.ipam, self.endpoints, config)
@@ -108,6 +111,18 @@ class NetworkManager:
     def _container_files(self, container_id: str) -> tuple[Path, Path, Path]:
         d = self.files_dir / container_id
         return d / HOSTS, d / RESOLV, d / HOSTNAME
+
+    def _own_files(self, container_id: str, ep: Endpoint | None) -> list[Path]:
+        """The name files of CONTAINER_ID: where they are now, and where its record
+        says they were made (an older daemon's place), unless they are another
+        container's files that it shares (network mode container:)."""
+        found = dict.fromkeys(self._container_files(container_id))
+        if ep is not None:
+            att = ep.attachment
+            for f in (att.hosts_path, att.resolv_path, att.hostname_path):
+                if f and Path(f).parent.name == container_id:
+                    found[Path(f)] = None
+        return list(found)
 
     # ---- networks -------------------------------------------------------
 
@@ -448,15 +463,18 @@ class NetworkManager:
             attempt("netns", lambda: nsutil.remove_netns(self.netns_dir / cid))
         for network in networks:
             attempt(f"ipam {network}", lambda n=network: self.ipam.release(n, cid))
-        for p in self._container_files(cid):
+        for p in self._own_files(cid, ep):
             attempt(f"remove {p.name}", lambda p=p: p.unlink(missing_ok=True))
-        # Gone already, or it holds the launcher's files too.
-        with contextlib.suppress(OSError):
-            (self.files_dir / cid).rmdir()
+        # The directory is the container's record directory, which the engine removes.
         self.endpoints.remove(cid)
         if ep is not None:
             user_nets = [n for n in networks if n != DEFAULT_NETWORK]
-            attempt("peers' hosts", lambda: self.names.refresh_peers(ep, user_nets))
+            try:
+                self.names.refresh_peers(ep, user_nets)
+            except (OSError, SdcError) as e:
+                # Only the peers' view is stale (by this one line, until their next
+                # change); this container is gone all the same, so no error.
+                log.warning("detach %s: updating the peers' hosts files: %s", cid[:12], e)
         if errors:
             raise SdcError(f"detach {cid[:12]}: " + "; ".join(errors))
 
@@ -534,8 +552,14 @@ class NetworkManager:
                 if CONTAINER_ID_RE.match(d.name) and d.name not in live:
                     for p in self._container_files(d.name):
                         p.unlink(missing_ok=True)
-                    with contextlib.suppress(OSError):
-                        d.rmdir()
+        # Earlier versions kept the name files under RUN_DIR/containers: an
+        # upgraded daemon removes those of containers that no longer run.
+        old_files = self.netns_dir.parent / "containers"
+        if old_files.is_dir():
+            for d in old_files.iterdir():
+                if CONTAINER_ID_RE.match(d.name) and d.name not in live:
+                    for name in (HOSTS, RESOLV, HOSTNAME):
+                        (d / name).unlink(missing_ok=True)
         for cid in list(self._held):
             if cid not in live:
                 ports.release(self._held.pop(cid))

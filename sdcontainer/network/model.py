@@ -13,11 +13,11 @@ from typing import Any
 
 from sdcontainer.errors import InvalidArgument
 
-CONTAINER_ID_RE = re.compile(r"^[0-9a-f]{64}$")
+CONTAINER_ID_RE = re.compile(r"^[0-9a-f]{64}\Z")
 # docker's rule for network names, so names made for docker work here.
-NETWORK_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$")
-HOST_NAME_RE = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9_.-]{0,252})$")
-MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+NETWORK_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}\Z")
+HOST_NAME_RE = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9_.-]{0,252})\Z")
+MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}\Z")
 
 DEFAULT_NETWORK = "bridge"
 MODES = ("bridge", "host", "none", "container")

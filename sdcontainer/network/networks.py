@@ -25,6 +25,12 @@ RESERVED = {"host", "none", "default"}
 USER_BRIDGE_PREFIX = "sdcb"
 
 
+def valid_name(name: str) -> bool:
+    """True if NAME is a network name (docker's rule).  fullmatch, never match: the
+    pattern ends in `$`, which also matches before a trailing newline ("bad\\n")."""
+    return NETWORK_NAME_RE.fullmatch(name) is not None
+
+
 def _now() -> str:
     return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
@@ -70,7 +76,7 @@ class NetworkStore:
         """A network by name, full id or unique id prefix."""
         if ref == DEFAULT_NETWORK:
             return self.default()
-        if NETWORK_NAME_RE.match(ref):
+        if valid_name(ref):
             rec = self._read(ref)
             if rec is not None:
                 return rec
@@ -90,8 +96,9 @@ class NetworkStore:
         ROUTED are subnets the host already routes (a LAN, a VPN): an automatic
         subnet avoids them, an explicit one must not overlap them.
         """
-        if not NETWORK_NAME_RE.match(name):
-            raise InvalidArgument(f"invalid network name {name!r}")
+        if not valid_name(name):
+            raise InvalidArgument(f"invalid network name {name!r}: [a-zA-Z0-9][a-zA-Z0-9_.-]*, "
+                                  "at most 64 characters")
         if name in RESERVED or name == DEFAULT_NETWORK:
             raise Conflict(f"network name {name} is reserved")
         if self._read(name) is not None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import subprocess
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.integration.conftest import SOCKET, sh, systemctl, unit_property, wait_for
+from tests.integration.conftest import SOCKET, sdc, sh, systemctl, unit_property, wait_for
 
 DEST, MANAGER, IFACE = "org.sdcontainer1", "/org/sdcontainer1", "org.sdcontainer1.Manager"
 RULES = "/usr/share/polkit-1/rules.d/50-sdcontainer.rules"
@@ -159,18 +160,134 @@ def test_signals_seen_by_a_dbus_next_client(busybox: str, name: str) -> None:
     assert any(c.get("State") == "exited" for c in changed)
 
 
+SECRET = "DB_PASSWORD=hunter2-from-the-issue"
+
+
+def as_user(user: str, *args: str) -> Any:
+    """busctl ARGS as USER; stdout and stderr together (neither may leak)."""
+    r = busctl(*args, user=user)
+    return r.returncode, r.stdout + r.stderr
+
+
+def leaks(name: str, out: str, args: tuple[str, ...]) -> bool:
+    """True if OUT tells anything of container NAME (its secret, name or object path)
+    beyond what the caller gave in ARGS (busctl echoes the path it was asked about)."""
+    for a in args:
+        out = out.replace(a, "")
+    return any(s in out for s in ("hunter2", name, path(name).rsplit("/", 1)[1]))
+
+
+def reads(name: str) -> list[tuple[str, ...]]:
+    """Every way to read about container NAME over the bus."""
+    return [
+        ("call", "--", DEST, MANAGER, IFACE, "Inspect", "s", name),
+        ("call", "--", DEST, MANAGER, IFACE, "List", "b", "true"),
+        ("get-property", DEST, path(name), "org.sdcontainer1.Container", "Name"),
+        ("call", DEST, path(name), "org.freedesktop.DBus.Properties", "GetAll", "s",
+         "org.sdcontainer1.Container"),
+        ("introspect", DEST, path(name)),  # GetAll for the values
+        ("call", DEST, "/org/sdcontainer1/container", "org.freedesktop.DBus.Introspectable",
+         "Introspect"),  # child nodes are container names
+        ("tree", DEST),
+        ("call", DEST, "/", "org.freedesktop.DBus.ObjectManager", "GetManagedObjects"),
+    ]
+
+
 def test_unprivileged_user_is_denied_by_policy(users: None, busybox: str, name: str) -> None:
-    assert call("Run", "ssas", busybox, name, "2", "sleep", "100").returncode == 0
+    """Issue 13 item 4: eve could Inspect a container and read DB_PASSWORD."""
+    assert sdc("run", "-d", "--name", name, "-e", SECRET, busybox, "sleep", "100").returncode == 0
+    assert wait_for(lambda: path(name) in busctl("tree", DEST).stdout)
     r = call("Kill", "ss", name, "KILL", user="sdc-nobody")
     assert r.returncode != 0 and "Access denied" in r.stderr
     r = call("Run", "ssas", busybox, name + "x", "1", "true", user="sdc-nobody")
     assert r.returncode != 0 and "Access denied" in r.stderr
-    # Reads stay open to everyone.
-    assert name in call("List", "b", "true", user="sdc-nobody").stdout
-    r = busctl("get-property", DEST, path(name), "org.sdcontainer1.Container", "State",
-               user="sdc-nobody")
-    assert r.stdout.strip() == 's "running"'
+    for args in reads(name):
+        rc, out = as_user("sdc-nobody", *args)
+        assert rc != 0 and "Access denied" in out, (args, out)
+        assert "hunter2" not in out and name not in out, (args, out)
+    # Peer says nothing about containers and stays open (a liveness probe).
+    rc, out = as_user("sdc-nobody", "call", DEST, MANAGER, "org.freedesktop.DBus.Peer", "Ping")
+    assert rc == 0, out
+    # A member of group sdcontainer reads everything, the environment included.
+    for args in reads(name):
+        rc, out = as_user("sdc-member", *args)
+        assert rc == 0, (args, out)
+    assert "hunter2" in as_user("sdc-member", *reads(name)[0])[1]
+    assert path(name) in as_user("sdc-member", "tree", DEST)[1]
     assert prop(name, "State") == 's "running"'
+
+
+def test_reads_are_authorised_by_polkit(users: None, busybox: str, name: str,
+                                        tmp_path: Any) -> None:
+    """The daemon's own gate, behind the bus policy: without our polkit rule even a
+    member of group sdcontainer (let through by the bus) reads nothing."""
+    assert sdc("run", "-d", "--name", name, "-e", SECRET, busybox, "sleep", "100").returncode == 0
+    assert wait_for(lambda: path(name) in busctl("tree", DEST).stdout)
+    inspect = reads(name)[0]
+    aside = os.path.join(tmp_path, "rules")
+    shutil.move(RULES, aside)
+    try:
+        assert wait_for(lambda: "not authorized" in as_user("sdc-member", *inspect)[1],
+                        timeout=15, interval=0.5)
+        for args in reads(name):
+            rc, out = as_user("sdc-member", *args)
+            assert rc != 0 and "not authorized to inspect containers" in out, (args, out)
+            assert not leaks(name, out, args), (args, out)
+    finally:
+        shutil.move(aside, RULES)
+    assert wait_for(lambda: "hunter2" in as_user("sdc-member", *inspect)[1],
+                    timeout=15, interval=0.5)
+
+
+# Run as another user: collect the member names of org.sdcontainer1's signals until a
+# marker signal (sent by the test after the daemon's) arrives; print them.
+LISTENER = """
+import asyncio
+from dbus_next.aio.message_bus import MessageBus
+from dbus_next.constants import BusType, MessageType
+from dbus_next.message import Message
+
+async def main():
+    bus = await MessageBus(bus_type=BusType.SYSTEM).connect()
+    seen, done = [], asyncio.Event()
+    def on(m):
+        if m.message_type == MessageType.SIGNAL:
+            done.set() if m.member == "Marker" else seen.append(m.member)
+    bus.add_message_handler(on)
+    for rule in ("type='signal',sender='org.sdcontainer1'",
+                 "type='signal',interface='org.sdcontainer1.Test'"):
+        await bus.call(Message(destination="org.freedesktop.DBus",
+                               path="/org/freedesktop/DBus", interface="org.freedesktop.DBus",
+                               member="AddMatch", signature="s", body=[rule]))
+    print("ready", flush=True)
+    await asyncio.wait_for(done.wait(), 30)
+    print(" ".join(seen) or "-", flush=True)
+
+asyncio.run(main())
+"""
+
+
+def test_signals_reach_only_the_group(users: None, busybox: str, name: str) -> None:
+    """ContainerAdded and PropertiesChanged name containers: no broadcast to everyone."""
+    procs = {user: subprocess.Popen(["runuser", "-u", user, "--", "/usr/bin/python3", "-c",
+                                     LISTENER], stdout=subprocess.PIPE, text=True)
+             for user in ("sdc-nobody", "sdc-member")}
+    try:
+        for p in procs.values():
+            assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+        assert sdc("run", "-d", "--name", name, busybox, "sleep", "100").returncode == 0
+        # The object is exported in the same step that sends ContainerAdded, so once
+        # it is in the tree the signal has gone to the bus before our marker does.
+        assert wait_for(lambda: path(name) in busctl("tree", DEST).stdout)
+        assert wait_for(lambda: prop(name, "State") == 's "running"')
+        busctl("emit", "/org/sdcontainer1/test", "org.sdcontainer1.Test", "Marker", check=True)
+        out = {user: p.communicate(timeout=30)[0].strip() for user, p in procs.items()}
+    finally:
+        for p in procs.values():
+            p.kill()
+            p.wait()
+    assert out["sdc-nobody"] == "-", out
+    assert "ContainerAdded" in out["sdc-member"].split(), out
 
 
 def test_group_member_is_authorised_by_polkit(users: None, busybox: str, name: str,

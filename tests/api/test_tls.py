@@ -112,6 +112,57 @@ def test_tls_init_files_are_private(certs: Path) -> None:
     assert r.returncode != 0 and "refusing to overwrite" in r.stderr
 
 
+def process_memory(pid: int) -> bytes:
+    """Every readable private mapping of PID (heap, stacks, anonymous and data pages)."""
+    chunks = []
+    with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb", 0) as mem:
+        for line in maps:
+            fields = line.split()
+            if "r" not in fields[1] or (len(fields) > 5 and fields[5] in ("[vvar]", "[vsyscall]")):
+                continue
+            start, end = (int(x, 16) for x in fields[0].split("-"))
+            try:
+                mem.seek(start)
+                chunks.append(mem.read(end - start))
+            except OSError:
+                continue
+    return b"".join(chunks)
+
+
+def key_needles(key_file: Path) -> list[bytes]:
+    """Pieces of the private key as they could sit in memory: PEM lines, DER windows."""
+    import base64
+
+    lines = [line for line in key_file.read_text().splitlines() if not line.startswith("-----")]
+    der = base64.b64decode("".join(lines))
+    windows = [der[i:i + 24] for i in range(len(der) // 3, len(der) - 24, 24)]
+    return [line.encode() for line in lines[1:-1]] + windows + [w[::-1] for w in windows]
+
+
+def test_tls_key_never_reaches_the_zygote_or_monitors(tls_daemon: Path, busybox: str) -> None:
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    sdc("run", "-d", "--init", "--name", name, busybox, "sleep", "100", check=True)
+    try:
+        needles = key_needles(tls_daemon / "server-key.pem")
+        main = int(sh("systemctl", "show", "-p", "MainPID", "--value",
+                      "sdcontainerd.service").stdout)
+        # The method can find the key: the daemon itself holds it, as it must.
+        assert any(n in process_memory(main) for n in needles)
+        children = Path(f"/proc/{main}/task/{main}/children").read_text().split()
+        monitors = [p.parent.name for p in Path("/proc").glob("[0-9]*/comm")
+                    if p.read_text().strip() == "sdc-monitor"]
+        cid = json.loads(sdc("inspect", name).stdout)[0]["Id"]
+        container = Path("/sys/fs/cgroup/systemd/sdcontainer.slice").rglob(
+            f"sdcontainer-{name}.scope/cgroup.procs")
+        inside = [p for f in container for p in f.read_text().split()]
+        assert children and monitors and inside, (children, monitors, inside, cid)
+        for pid in {*children, *monitors, *inside}:
+            memory = process_memory(int(pid))
+            assert not any(n in memory for n in needles), f"the key is in process {pid}"
+    finally:
+        sdc("rm", "-f", name)
+
+
 def test_good_client_certificate(tls_daemon: Path) -> None:
     ctx = client_context(tls_daemon / "cert.pem", tls_daemon / "key.pem", tls_daemon / "ca.pem")
     status, body, headers = request(ctx, "GET", "/v1.41/version")

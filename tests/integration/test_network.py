@@ -12,6 +12,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -210,7 +211,6 @@ def test_nothing_stale_after_kill_9(busybox: str, name: str) -> None:
                     == "exited", 20)
     assert sh("ip", "-o", "link").stdout.count("sdcv") == 0
     assert "18090" not in sh("nft", "list", "ruleset").stdout
-    ipam = sh("sh", "-c", "cat /var/lib/sdcontainer/networks/ipam/*.json").stdout
     cid = json.loads(sdc("inspect", name).stdout)[0]["Id"]
-    assert cid not in ipam
+    assert not list(Path("/var/lib/sdcontainer/networks/ipam").glob(f"*/{cid}.json"))
     systemctl("reset-failed", "sdcontainerd.service")

@@ -111,9 +111,8 @@ def running_veths(running: set[str]) -> set[str]:
 def ipam_owners() -> set[str]:
     owners: set[str] = set()
     d = STATE / "networks" / "ipam"
-    for f in d.glob("*.json") if d.is_dir() else []:
-        owners |= set(json.loads(f.read_text()).get("members", {}))
-    return owners
+    # One file per holder: ipam/<network>/<container id>.json.
+    return {f.stem for f in d.glob("*/*.json")} if d.is_dir() else owners
 
 
 def nft_owners() -> set[str]:

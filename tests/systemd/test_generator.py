@@ -174,3 +174,65 @@ def test_generate_systemd_from_container(busybox: str, name: str, tmp_path: Path
         f"['multi-user.target']}}}}, '{name}'); sys.stdout.write(g.render(c))")],
         capture_output=True, text=True, check=True, cwd=REPO).stdout
     assert out == text
+
+
+def generator_log(since: str) -> str:
+    return sh("journalctl", "-t", "sdcontainer-generator", "--since", since, "--no-pager",
+              "-o", "cat").stdout
+
+
+def test_injection_in_a_value_makes_no_unit(declare) -> None:  # type: ignore[no-untyped-def]
+    """Issue 13 item 9: `timeout-start-sec = "5\\nExecStartPre=..."` ran a command."""
+    since = time.strftime("%Y-%m-%d %H:%M:%S")
+    pwned = Path("/run/sdcontainer-gen-pwned")
+    pwned.unlink(missing_ok=True)
+    inject = f"ExecStartPre=/bin/touch {pwned}"
+    declare("gen-inj1", 'image = "busybox"\ncommand = "sleep 1000"\n'
+            f'[service]\ntimeout-start-sec = "5\\n{inject}"\n')
+    declare("gen-inj2", f'image = "busybox\\n{inject}"\n')
+    declare("gen-inj3", 'image = "busybox"\n[service]\ntimeout-start-sec = "5 % $X"\n')
+    # A file whose name carries the newline: it would have reached SourcePath=.
+    odd = ETC / "gen-inj4\nExecStartPre=touch gen-pwned.container"  # no / in a file name
+    odd.write_text('image = "busybox"\nname = "gen-inj4"\n')
+    try:
+        systemctl("daemon-reload", check=True)
+        for n in range(1, 5):
+            unit = f"sdcontainer-gen-inj{n}.service"
+            assert not (GEN / unit).exists(), unit
+            assert unit_property(unit, "LoadState") == "not-found", unit
+            systemctl("start", unit)  # refused: there is no such unit
+        units = [p.read_text() for p in GEN.glob("sdcontainer-*.service")]
+        assert not any(inject in u or "touch gen-pwned" in u for u in units)
+        assert not pwned.exists()
+        assert wait_for(lambda: generator_log(since).count("no unit generated") >= 4)
+        log = generator_log(since)
+        assert "gen-inj1.container: invalid timeout-start-sec '5\\nExecStartPre" in log
+        assert "gen-inj2.container: image 'busybox\\nExecStartPre" in log
+        assert "contains a control character" in log
+        assert "gen-inj3.container: invalid timeout-start-sec '5 % $X'" in log
+        assert "source path" in log and "gen-inj4" in log
+    finally:
+        odd.unlink(missing_ok=True)
+
+
+def test_values_reach_the_container_unchanged(declare, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """%, $, quotes, backslashes, spaces, a tab and a newline in an env value and in a
+    command argument: quoted for systemd, they arrive byte for byte."""
+    value = "a  b %h %% %n $HOME $$ ${X} \"dq\" 'sq' back\\slash \\\\ \\n ; end\ttab\nline2"
+    out = tmp_path / "out"
+    out.mkdir()
+    script = 'printf %s "$V" > /out/env; printf %s "$1" > /out/arg; exec sleep 1000'
+    unit = declare("gen-quote", 'image = "busybox"\ninit = true\n'
+                   f'env = {{ V = {json.dumps(value)} }}\n'
+                   f'volume = ["{out}:/out"]\n'
+                   f'command = ["sh", "-c", {json.dumps(script)}, "sh", {json.dumps(value)}]\n')
+    r = sh("systemd-analyze", "verify", "--man=no", str(GEN / unit), check=False)
+    assert r.returncode == 0, r.stderr
+    systemctl("start", unit, check=True)
+    assert wait_for(lambda: (out / "arg").exists() and (out / "arg").read_text() == value,
+                    timeout=15), (out / "arg").read_bytes() if (out / "arg").exists() else None
+    assert (out / "env").read_text() == value
+    # And the argv systemd built for the service's main process is the one we meant.
+    main_pid = int(unit_property(unit, "MainPID"))
+    argv = Path(f"/proc/{main_pid}/cmdline").read_bytes().decode().split("\0")
+    assert f"V={value}" in argv and argv[-2] == value
