@@ -26,7 +26,7 @@ RATE = 500
 # loop's select, an idle worker thread, the zygote waiting for its next request.
 IDLE_LEAVES = ("(selectors.py:", "_worker (concurrent/futures/thread.py", "(queue.py:",
                "wait (threading.py", "_wait_for_tstate_lock",
-               "_serve (sdcontainer/zygote.py")
+               "_serve (sdcontainer/runtime/zygote.py")
 
 
 class _Unix(http.client.HTTPConnection):

@@ -23,7 +23,7 @@ def commit() -> str:
     top = Path(__file__).resolve().parent.parent
     if not (top / ".git").exists():
         return "unknown"
-    from .run import run
+    from .util.run import run
 
     try:
         head = run(["git", "-C", str(top), "rev-parse", "--short=12", "HEAD"], timeout=5)

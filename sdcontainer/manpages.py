@@ -2,7 +2,7 @@
 
 The parsers that answer `--help` are the one source: sdcontainer(1) comes from
 `sdcontainer.cli.main.build_parser()`, sdcontainerd(8) from
-`sdcontainer.daemon.main.build_parser()`, and the bash completion from the
+`sdcontainer.server.build_parser()`, and the bash completion from the
 first.  A flag added to a parser shows up here without anyone remembering to.
 
     python3 -m sdcontainer.manpages man OUTDIR         # sdcontainer.1, sdcontainerd.8
@@ -181,8 +181,8 @@ def daemon_page(parser: argparse.ArgumentParser, description: str) -> str:
 
 def parsers() -> tuple[tuple[argparse.ArgumentParser, str], tuple[argparse.ArgumentParser, str]]:
     """(parser, summary of its module docstring) of the CLI and of the daemon."""
+    from . import server as daemon
     from .cli import main as cli
-    from .daemon import main as daemon
 
     return ((cli.build_parser(), summary(cli.__doc__)),
             (daemon.build_parser(), summary(daemon.__doc__)))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..daemon.core import Engine
+from ..engine.core import Engine
 from .container_ops import ContainerOpsAPI
 from .containers import ContainerAPI
 from .execs import ExecAPI

@@ -16,9 +16,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from ..daemon.core import Engine
+from ..engine.core import Engine
+from ..engine.records import Container, validate_name
 from ..errors import Conflict, InvalidArgument
-from ..records import Container, validate_name
 from . import filters
 from .http import Request, Response, Router, Stream, json_response
 
@@ -53,7 +53,7 @@ class ContainerOpsAPI:
                                f"{c.scope} is named after it; stop it first")
             old, c.name = c.name, new
             try:
-                await asyncio.to_thread(self.engine.store.save, c)
+                await self.engine.save(c)
             except BaseException:
                 c.name = old
                 raise

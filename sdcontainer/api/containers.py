@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
 import json
 import shlex
 import struct
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from .. import humanize, units
-from ..daemon import logs, monitor_client
-from ..daemon.core import CreateRequest, Engine
+from ..engine import logs, monitor_client
+from ..engine.core import CreateRequest, Engine
+from ..engine.records import Container
+from ..engine.views import inspect, summary
 from ..errors import Conflict, InvalidArgument, NoSuchImage, SdcError
-from ..records import Container
-from ..signals import parse_signal
-from ..spec import MountSpec
+from ..model.spec import MountSpec
+from ..util.signals import parse_signal
 from . import filters, netjson, proxy, secjson
 from .http import Hijack, Request, Response, Router, Stream, json_response
 from .wire import get, get_obj, get_str_list, get_str_map
@@ -128,89 +126,6 @@ def parse_create(body: Any, name: str | None) -> CreateRequest:
         restart_policy=restart, healthcheck=healthcheck,
         health_on_failure=get(body, "HealthCheckOnFailureAction", str, "") or "none",
         **secjson.create_fields(hc))
-
-
-def unix_time(rfc: str) -> int:
-    """RFC 3339 to unix seconds."""
-    try:
-        return int(datetime.datetime.fromisoformat(rfc.replace("Z", "+00:00")).timestamp())
-    except ValueError:
-        return 0
-
-
-def status_text(c: Container) -> str:
-    """The Status column of docker ps."""
-    st = c.state
-    if st.status == "running":
-        health = f" ({st.health['Status']})" if st.health.get("Status") else ""
-        return f"Up {humanize.duration(time.time() - unix_time(st.started_at))}{health}"
-    if st.status == "exited":
-        return (f"Exited ({st.exit_code}) "
-                f"{humanize.duration(time.time() - unix_time(st.finished_at))} ago")
-    return st.status.capitalize()
-
-
-def summary(c: Container) -> dict[str, Any]:
-    """A container as GET /containers/json lists it."""
-    return {
-        "Id": c.id, "Names": [f"/{c.name}"], "Image": c.config.image, "ImageID": c.config.image_id,
-        "Command": shlex.join(c.config.argv), "Created": unix_time(c.created),
-        "State": c.state.status, "Status": status_text(c), "Ports": netjson.ports_list(c),
-        "Labels": c.config.labels,
-        "SizeRw": 0, "SizeRootFs": 0, "HostConfig": {"NetworkMode": c.config.network_mode},
-        "NetworkSettings": {"Networks": netjson.network_settings(c)["Networks"]},
-        "Mounts": mounts_json(c),
-    }
-
-
-def mounts_json(c: Container) -> list[dict[str, Any]]:
-    """The Mounts array of inspect and ps."""
-    return [{"Type": m.type, "Source": m.source, "Destination": m.target, "Mode": "",
-             "RW": not m.readonly, "Propagation": "rprivate" if m.type == "bind" else ""}
-            for m in c.config.mounts]
-
-
-def inspect(c: Container) -> dict[str, Any]:
-    """A container as GET /containers/{id}/json shows it."""
-    cfg, st = c.config, c.state
-    return {
-        "Id": c.id, "Created": c.created, "Path": cfg.argv[0] if cfg.argv else "",
-        "Args": cfg.argv[1:],
-        "State": {
-            "Status": st.status, "Running": st.status == "running", "Paused": False,
-            "Restarting": False, "OOMKilled": st.oom_killed, "Dead": st.status == "dead",
-            "Pid": st.pid, "ExitCode": st.exit_code, "Error": st.error,
-            "StartedAt": st.started_at, "FinishedAt": st.finished_at,
-            **({"Health": st.health} if st.health else {}),
-        },
-        "Image": cfg.image_id, "Name": f"/{c.name}", "RestartCount": st.restart_count,
-        "Driver": "overlay",
-        "Platform": "linux", "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "",
-        "HostConfig": {
-            "NetworkMode": cfg.network_mode, "AutoRemove": cfg.auto_remove,
-            "Memory": cfg.memory, "NanoCpus": cfg.nano_cpus, "PidsLimit": cfg.pids_limit or None,
-            "Init": cfg.init, "ReadonlyRootfs": cfg.read_only, "UsernsMode": cfg.userns,
-            "Privileged": cfg.privileged, "CapAdd": cfg.cap_add or None,
-            "CapDrop": cfg.cap_drop or None, "SecurityOpt": cfg.security_opt or None,
-            "Binds": [f"{m.source}:{m.target}{':ro' if m.readonly else ''}"
-                      for m in cfg.mounts if m.type == "bind"],
-            "RestartPolicy": cfg.restart_policy or {"Name": "", "MaximumRetryCount": 0},
-            # Logs go to the journal, as with docker's journald driver (docker-py reads
-            # this to decide whether it can fetch a detached run's output).
-            "LogConfig": {"Type": "journald", "Config": {}},
-        },
-        "Config": {
-            "Hostname": cfg.hostname, "User": cfg.user, "Env": cfg.env, "Cmd": cfg.cmd,
-            "Entrypoint": cfg.entrypoint or None, "Image": cfg.image,
-            "WorkingDir": cfg.working_dir, "Labels": cfg.labels, "StopSignal": cfg.stop_signal,
-            "StopTimeout": cfg.stop_timeout, "Tty": cfg.tty, "OpenStdin": cfg.open_stdin,
-            "AttachStdin": False, "AttachStdout": False, "AttachStderr": False,
-            **({"Healthcheck": cfg.healthcheck} if cfg.healthcheck else {}),
-        },
-        "NetworkSettings": netjson.network_settings(c),
-        "Mounts": mounts_json(c),
-        "Systemd": {"Unit": c.scope, "Slice": units.slice_for(c.name)},
-    }
 
 
 def frame(stream: int, data: bytes, tty: bool) -> bytes:
@@ -391,7 +306,7 @@ class ContainerAPI:
 
 def top_table(c: Container, ps_args: str) -> tuple[list[str], list[list[str]]]:
     """`ps PS_ARGS` on the host, keeping the rows of C's processes (not its monitor)."""
-    from .. import run
+    from ..util import run
 
     pids = scope_pids(c) - {c.state.monitor_pid}
     out = run.run(["ps", *shlex.split(ps_args)]).stdout.decode(errors="replace").splitlines()

@@ -12,8 +12,8 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..daemon import monitor_client
-from ..daemon.core import Engine
+from ..engine import monitor_client
+from ..engine.core import Engine
 from ..errors import Conflict, InvalidArgument, LaunchError, NotFound
 from . import proxy
 from .http import Hijack, Request, Response, Router, json_response

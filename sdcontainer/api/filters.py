@@ -13,8 +13,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from ..engine.records import Container
 from ..errors import InvalidArgument
-from ..records import Container
 
 KNOWN = ("status", "name", "id", "label", "ancestor", "exited", "network", "before", "since")
 STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
@@ -106,6 +106,6 @@ def container_filter(raw: str | None, engine: Any) -> Callable[[Container], bool
 
 def networks_of(c: Container) -> set[str]:
     """The names of the networks C is attached to (or its network mode)."""
-    from .netjson import network_settings
+    from ..engine.views import network_settings
 
     return {c.config.network_mode, *network_settings(c).get("Networks", {})}

@@ -11,13 +11,16 @@ import os
 import tempfile
 import threading
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 from .. import paths
-from ..daemon.core import Engine
+from ..engine.core import Engine
 from ..errors import Conflict, InvalidArgument, NoSuchImage, SdcError
+from ..images.archive import load, save
 from ..images.model import Image
-from .containers import refuse_control_chars, unix_time
+from ..images.pull import pull
+from ..util.clock import unix_time
+from .containers import refuse_control_chars
 from .http import MAX_BODY, Request, Response, Router, Stream, body_chunks, json_response
 
 log = logging.getLogger(__name__)
@@ -174,7 +177,7 @@ class ImageAPI:
 
         def work() -> None:
             try:
-                img = self.store.pull(ref, platform=platform, progress=progress)
+                img = pull(self.store, ref, platform=platform, progress=progress)
                 digest = img.repo_digests[0].split("@", 1)[1] if img.repo_digests else img.id
                 loop.call_soon_threadsafe(queue.put_nowait, {"status": f"Digest: {digest}"})
                 loop.call_soon_threadsafe(queue.put_nowait,
@@ -266,7 +269,7 @@ class ImageAPI:
     async def load(self, req: Request) -> Stream:
         f = await spool(req, self.store.limits.max_bytes)
         try:
-            images = await asyncio.to_thread(self.store.load, f)
+            images = await asyncio.to_thread(load, self.store, cast(BinaryIO, f))
         finally:
             f.close()
         return Stream(_lines([{"stream": f"Loaded image: {(i.repo_tags or [i.id])[0]}\n"}
@@ -287,7 +290,7 @@ class ImageAPI:
 
         def work() -> None:
             with open(w, "wb") as out, contextlib.suppress(BrokenPipeError):
-                self.store.save(names, out)
+                save(self.store, names, out)
 
         threading.Thread(target=work, daemon=True).start()
 

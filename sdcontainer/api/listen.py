@@ -18,8 +18,8 @@ import ssl
 import urllib.parse
 from typing import Any
 
-from ..daemon.tlsconf import TLSSettings, server_context  # noqa: F401 - re-exported
 from ..errors import InvalidArgument, SdcError
+from .tlsconf import TLSSettings, server_context  # noqa: F401 - re-exported
 
 log = logging.getLogger(__name__)
 

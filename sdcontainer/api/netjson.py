@@ -6,7 +6,6 @@ from typing import Any
 
 from ..errors import InvalidArgument
 from ..network import DEFAULT_NETWORK
-from ..records import Container
 from .wire import get, get_obj, get_str_list
 
 
@@ -70,45 +69,6 @@ def create_fields(body: dict[str, Any], hc: dict[str, Any]) -> dict[str, Any]:
         "add_hosts": [h.replace("=", ":", 1) if ":" not in h.split("=")[0] and "=" in h else h
                       for h in get_str_list(hc, "ExtraHosts", "HostConfig.") or []],
         "ip": ip, "mac": mac,
-    }
-
-
-def _port_key(p: dict[str, Any]) -> str:
-    return f"{p['container_port']}/{p.get('proto', 'tcp')}"
-
-
-def ports_json(c: Container) -> dict[str, Any]:
-    """NetworkSettings.Ports: every published port with its host binding."""
-    ports: dict[str, Any] = {}
-    for p in c.network.get("ports", []) if c.running else []:
-        ports.setdefault(_port_key(p), []).append(
-            {"HostIp": p.get("host_ip") or "0.0.0.0", "HostPort": str(p["host_port"])})
-    return ports
-
-
-def ports_list(c: Container) -> list[dict[str, Any]]:
-    """The Ports array of GET /containers/json."""
-    return [{"IP": p.get("host_ip") or "0.0.0.0", "PrivatePort": p["container_port"],
-             "PublicPort": p["host_port"], "Type": p.get("proto", "tcp")}
-            for p in (c.network.get("ports", []) if c.running else [])]
-
-
-def network_settings(c: Container) -> dict[str, Any]:
-    """NetworkSettings of inspect, in docker's shape."""
-    networks: dict[str, Any] = {}
-    interfaces = c.network.get("interfaces", []) if c.running else []
-    for i in interfaces:
-        networks[i["network"]] = {
-            "IPAddress": i["ip"], "IPPrefixLen": i["prefixlen"], "Gateway": i["gateway"],
-            "MacAddress": i["mac"], "Aliases": c.config.aliases or None,
-            "NetworkID": i["network"], "EndpointID": i["host_ifname"],
-        }
-    first = interfaces[0] if interfaces else {}
-    return {
-        "Bridge": "", "SandboxKey": c.network.get("netns_path") or "" if c.running else "",
-        "Ports": ports_json(c), "IPAddress": first.get("ip", ""),
-        "IPPrefixLen": first.get("prefixlen", 0), "Gateway": first.get("gateway", ""),
-        "MacAddress": first.get("mac", ""), "Networks": networks,
     }
 
 

@@ -6,7 +6,7 @@ import asyncio
 import json
 from typing import Any
 
-from ..daemon.core import Engine
+from ..engine.core import Engine
 from ..errors import Conflict, InvalidArgument, Unsupported
 from ..network import NetworkRecord
 from .http import Request, Response, Router, json_response
@@ -108,14 +108,14 @@ class NetworkAPI:
             # A created container joins its own network at start; docker-compose connects
             # it (with the service name as alias) before starting it.
             c.config.aliases = sorted(set(c.config.aliases) | set(aliases))
-            await asyncio.to_thread(self.engine.store.save, c)
+            await self.engine.save(c)
             return Response(200)
         if not c.running:
             raise Conflict(f"container {c.name} is not running: connect it while it runs, "
                            "or create it with --network")
         att = await asyncio.to_thread(self.manager.connect, c.id, net.name, aliases)
         c.network = att.to_json()
-        await asyncio.to_thread(self.engine.store.save, c)
+        await self.engine.save(c)
         return Response(200)
 
     async def disconnect(self, req: Request) -> Response:
@@ -128,5 +128,5 @@ class NetworkAPI:
         net = await asyncio.to_thread(self.manager.inspect, req.params["id"])
         att = await asyncio.to_thread(self.manager.disconnect, c.id, net.name)
         c.network = att.to_json()
-        await asyncio.to_thread(self.engine.store.save, c)
+        await self.engine.save(c)
         return Response(200)

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from .. import __version__
-from ..daemon.core import Engine
+from ..engine.core import Engine
 from .http import Request, Response, Router, Stream, json_response
 
 API_VERSION = "1.41"

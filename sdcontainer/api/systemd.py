@@ -7,9 +7,9 @@ import asyncio
 import os
 from collections.abc import Callable
 
-from .. import units
-from ..daemon.core import Engine
+from ..engine.core import Engine
 from ..errors import Conflict, Unsupported
+from ..systemd import units
 from .http import Request, Response, Router, json_response
 
 

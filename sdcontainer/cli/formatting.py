@@ -11,8 +11,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .. import humanize
 from ..errors import SdcError
+from ..util import humanize
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

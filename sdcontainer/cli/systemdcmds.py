@@ -169,7 +169,7 @@ def cmd_unpause(client: Client, ns: argparse.Namespace) -> int:
 
 
 def cmd_generate_systemd(client: Client, ns: argparse.Namespace) -> int:
-    from .. import generator
+    from ..systemd import generator
 
     info = client.call("GET", f"/containers/{ns.container}/json")
     c = generator.from_inspect(info)

@@ -44,9 +44,10 @@ from dbus_next.constants import (
 from dbus_next.message import Message
 from dbus_next.service import ServiceInterface, dbus_property, method, signal
 
-from ..daemon.core import CreateRequest, Engine
+from ..engine.core import CreateRequest, Engine
+from ..engine.records import Container
 from ..errors import InvalidArgument, SdcError
-from ..records import Container
+from ..images.pull import pull
 from . import polkit
 
 log = logging.getLogger(__name__)
@@ -376,14 +377,14 @@ class DBusAPI:
         elif member == "Remove":
             await e.remove(args[0], force=args[1])
         elif member == "Pull":
-            img = await asyncio.to_thread(e.images.pull, args[0])
+            img = await asyncio.to_thread(pull, e.images, args[0])
             return img.id
         elif member == "List":
             found = [c for c in e.containers.values() if args[0] or c.running]
             return [[c.id, c.name, c.config.image, c.state.status]
                     for c in sorted(found, key=lambda c: c.created)]
         elif member == "Inspect":
-            from ..api.containers import inspect
+            from ..engine.views import inspect
 
             return json.dumps(inspect(e.get(args[0])))
         return None

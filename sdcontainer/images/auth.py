@@ -19,10 +19,10 @@ from pathlib import Path
 
 from sdcontainer import paths
 from sdcontainer.errors import ImageError, InvalidArgument
-from sdcontainer.fileio import write_json_atomic
 from sdcontainer.images.config import RegistriesConfig, load_config
 from sdcontainer.images.reference import DOCKER_HUB
 from sdcontainer.images.registry import RegistryClient
+from sdcontainer.util.fileio import write_json_atomic
 
 
 def default_auth_file() -> Path:

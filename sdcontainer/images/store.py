@@ -31,19 +31,20 @@ import platform
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
-from sdcontainer import crashpoints, paths
+from sdcontainer import paths
 from sdcontainer.errors import Conflict, DigestMismatch, ImageError, InvalidArgument, NoSuchImage
-from sdcontainer.fileio import write_json_atomic
 from sdcontainer.images import mediatypes as mt
 from sdcontainer.images.config import RegistriesConfig, load_config
 from sdcontainer.images.digest import check_digest, copy_verified, hex_of, sha256_digest
 from sdcontainer.images.extract import Limits, extract_layer
 from sdcontainer.images.model import Image, ImageConfig
 from sdcontainer.images.reference import Reference, is_image_id, parse_reference
+from sdcontainer.util import crashpoints
+from sdcontainer.util.fileio import write_json_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -519,31 +520,6 @@ class ImageStore:
 
 
     # -- registry and archives (in their own modules) ----------------------------
-
-    def pull(
-        self,
-        ref: str,
-        *,
-        platform: str | None = None,
-        progress: Callable[[Any], None] | None = None,
-        auth_file: Path | None = None,
-    ) -> Image:
-        """Fetch REF from its registry (see pull.pull); PLATFORM is os/arch[/variant]."""
-        from sdcontainer.images.pull import pull
-
-        return pull(self, ref, platform=platform, progress=progress, auth_file=auth_file)
-
-    def load(self, archive: Path | BinaryIO) -> builtins.list[Image]:
-        """Import a ``docker save`` or OCI image-layout archive (see archive.load)."""
-        from sdcontainer.images.archive import load
-
-        return load(self, archive)
-
-    def save(self, refs: builtins.list[str], out: BinaryIO) -> None:
-        """Write REFS as one archive docker, podman and skopeo all read (see archive.save)."""
-        from sdcontainer.images.archive import save
-
-        save(self, refs, out)
 
 
 def _head(f: IO[bytes]) -> bytes:

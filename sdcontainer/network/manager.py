@@ -16,8 +16,8 @@ import secrets
 import socket
 from pathlib import Path
 
-from sdcontainer import crashpoints
 from sdcontainer.errors import Conflict, InvalidArgument, NotFound, SdcError
+from sdcontainer.util import crashpoints
 
 from . import nsutil, ports
 from .bridge import VETH_PREFIX, Netlink, random_mac, set_sysctl

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..fileio import fsync_dir, write_json_atomic
+from ..util.fileio import fsync_dir, write_json_atomic
 
 
 def write_json(path: Path, obj: Any) -> None:

@@ -6,7 +6,8 @@ import subprocess
 
 from tests.integration.conftest import VENV_BIN
 
-HEAVY = ("dbus_next", "pystemd", "pyroute2", "cryptography", "sdcontainer.daemon",
+HEAVY = ("dbus_next", "dbus_fast", "pystemd", "pyroute2", "cryptography", "sdcontainer.engine",
+         "sdcontainer.server", "sdcontainer.runtime", "sdcontainer.systemd.units",
          "sdcontainer.api", "sdcontainer.dbus")
 
 

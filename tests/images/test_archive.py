@@ -17,6 +17,7 @@ from conftest import skopeo
 from imgutil import D, F, OciLayout, S, make_tar, needs_root, tree
 
 from sdcontainer.errors import DigestMismatch, ImageError
+from sdcontainer.images.archive import load, save
 from sdcontainer.images.config import RegistriesConfig
 from sdcontainer.images.store import ImageStore, host_arch
 
@@ -48,7 +49,7 @@ def check_image(store: ImageStore, ref: str) -> None:
 def test_load_skopeo_docker_archive(store: ImageStore, layout: Path, tmp_path: Path) -> None:
     out = tmp_path / "d.tar"
     skopeo("copy", f"oci:{layout}:t", f"docker-archive:{out}:example.com/team/app:2")
-    images = store.load(out)
+    images = load(store, out)
     assert [i.repo_tags for i in images] == [["example.com/team/app:2"]]
     check_image(store, "example.com/team/app:2")
 
@@ -56,7 +57,7 @@ def test_load_skopeo_docker_archive(store: ImageStore, layout: Path, tmp_path: P
 def test_load_skopeo_oci_archive(store: ImageStore, layout: Path, tmp_path: Path) -> None:
     out = tmp_path / "o.tar"
     skopeo("copy", f"oci:{layout}:t", f"oci-archive:{out}:app:3")
-    images = store.load(out)
+    images = load(store, out)
     assert images[0].repo_tags == ["app:3"]
     check_image(store, "app:3")
 
@@ -68,17 +69,17 @@ def test_load_from_a_pipe(store: ImageStore, layout: Path, tmp_path: Path) -> No
     with subprocess.Popen(["cat", str(out)], stdout=w) as cat:
         os.close(w)
         with os.fdopen(r, "rb") as f:
-            store.load(f)
+            load(store, f)
     assert cat.returncode == 0
     check_image(store, "piped:1")
 
 
 def test_save_read_by_skopeo(store: ImageStore, layout: Path, tmp_path: Path) -> None:
     skopeo("copy", f"oci:{layout}:t", f"oci-archive:{tmp_path / 'in.tar'}:app:1")
-    store.load(tmp_path / "in.tar")
+    load(store, tmp_path / "in.tar")
     saved = tmp_path / "saved.tar"
     with open(saved, "wb") as f:
-        store.save(["app:1"], f)
+        save(store, ["app:1"], f)
     for transport in ("docker-archive", "oci-archive"):
         dest = tmp_path / f"back-{transport}"
         skopeo("copy", f"{transport}:{saved}", f"oci:{dest}:x")
@@ -95,7 +96,7 @@ def test_save_read_by_skopeo(store: ImageStore, layout: Path, tmp_path: Path) ->
 def test_save_by_id_is_untagged(store: ImageStore, tmp_path: Path) -> None:
     img = store.import_rootfs(io.BytesIO(make_tar([F("x")])), "named")
     buf = io.BytesIO()
-    store.save([img.short_id], buf)
+    save(store, [img.short_id], buf)
     with tarfile.open(fileobj=io.BytesIO(buf.getvalue())) as tf:
         member = tf.extractfile("manifest.json")
         assert member is not None
@@ -117,7 +118,7 @@ def test_load_refuses_wrong_diff_id(store: ImageStore, tmp_path: Path) -> None:
             tf.addfile(ti, io.BytesIO(data))
     buf.seek(0)
     with pytest.raises(DigestMismatch, match=r"l/layer\.tar"):
-        store.load(buf)
+        load(store, buf)
     store.collect_garbage(clean_tmp=True)
     assert store.list() == []
     assert list((store.root / "layers").iterdir()) == []
@@ -136,7 +137,7 @@ def test_load_refuses_links_out_of_archive(store: ImageStore) -> None:
         tf.addfile(link)
     buf.seek(0)
     with pytest.raises(ImageError, match="outside the archive"):
-        store.load(buf)
+        load(store, buf)
 
 
 @pytest.fixture
@@ -169,10 +170,10 @@ def podman(tmp_path: Path, runroot: Path, *args: str) -> str:
 def test_podman_round_trip(store: ImageStore, layout: Path, tmp_path: Path, runroot: Path,
                            fmt: str) -> None:
     skopeo("copy", f"oci:{layout}:t", f"oci-archive:{tmp_path / 'in.tar'}:localhost/rt:1")
-    [img] = store.load(tmp_path / "in.tar")
+    [img] = load(store, tmp_path / "in.tar")
     ours = tmp_path / "ours.tar"
     with open(ours, "wb") as f:
-        store.save(["localhost/rt:1"], f)
+        save(store, ["localhost/rt:1"], f)
     podman(tmp_path, runroot, "load", "-i", str(ours))
     listed = podman(tmp_path, runroot, "images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}")
     assert f"localhost/rt:1 {img.id[7:19]}" in listed

@@ -16,7 +16,7 @@ from imgutil import D, F, OciLayout, S, make_tar, needs_root, tree
 from sdcontainer.errors import DigestMismatch, ImageError, RegistryError
 from sdcontainer.images import auth
 from sdcontainer.images.config import RegistriesConfig
-from sdcontainer.images.pull import Progress
+from sdcontainer.images.pull import Progress, pull
 from sdcontainer.images.store import ImageStore, host_arch
 
 pytestmark = needs_root
@@ -60,7 +60,7 @@ def test_pull_one_layer(registry: Registry, store: ImageStore, tmp_path: Path) -
         "Healthcheck": {"Test": ["CMD", "true"], "Interval": 1000000000}})
     ref = push(registry, layout, "t", "test/one:1")
     events: list[Progress] = []
-    img = store.pull(ref, progress=events.append)
+    img = pull(store, ref, progress=events.append)
     assert img.repo_tags == [ref]
     assert len(img.repo_digests) == 1
     assert img.repo_digests[0].startswith(f"{registry.host}/test/one@sha256:")
@@ -74,10 +74,10 @@ def test_pull_one_layer(registry: Registry, store: ImageStore, tmp_path: Path) -
     assert "Pull complete" in statuses and statuses[-1].startswith("Digest: sha256:")
     assert store.resolve(ref).id == img.id
     # Pulling again re-uses everything.
-    again = store.pull(ref)
+    again = pull(store, ref)
     assert again.id == img.id
     # By digest: no tag is added, the digest is recorded.
-    by_digest = store.pull(img.repo_digests[0])
+    by_digest = pull(store, img.repo_digests[0])
     assert by_digest.id == img.id
     assert store.resolve(img.repo_digests[0]).id == img.id
 
@@ -89,16 +89,16 @@ def test_pull_multiarch(registry: Registry, store: ImageStore, tmp_path: Path) -
     index = lay.multi([amd, arm])
     lay.tag(index, "t")
     ref = push(registry, lay.root, "t", "test/multi:1", all_=True)
-    native = store.pull(ref)
+    native = pull(store, ref)
     assert tree(native.layers[0]) == {"arch": f"file:{host_arch()}"}
     other = "arm64" if host_arch() == "amd64" else "amd64"
-    chosen = store.pull(ref, platform=f"linux/{other}")
+    chosen = pull(store, ref, platform=f"linux/{other}")
     assert chosen.architecture == other
     assert tree(chosen.layers[0]) == {"arch": f"file:{other}"}
     # The repo digest is the index's: what `docker pull name@digest` needs.
     assert chosen.repo_digests == [f"{registry.host}/test/multi@{index['digest']}"]
     with pytest.raises(ImageError, match="no image for linux/s390x"):
-        store.pull(ref, platform="linux/s390x")
+        pull(store, ref, platform="linux/s390x")
 
 
 LOWER = make_tar([D("etc"), F("etc/a", b"a"), F("etc/b", b"b"), D("var"), F("var/old", b"o"),
@@ -110,7 +110,7 @@ UPPER = make_tar([D("etc"), F("etc/.wh.a", b""), F(".wh.gone", b""), D("var"),
 def test_pull_two_layers_with_whiteouts(registry: Registry, store: ImageStore,
                                         tmp_path: Path) -> None:
     layout, _ = layout_with(tmp_path, [LOWER, UPPER], arch=host_arch())
-    img = store.pull(push(registry, layout, "t", "test/wh:1"))
+    img = pull(store, push(registry, layout, "t", "test/wh:1"))
     assert len(img.layers) == 2
     assert tree(img.layers[1]) == {"etc": "dir", "etc/a": "whiteout", "gone": "whiteout",
                                    "var": "dir,opaque", "var/new": "file:n"}
@@ -137,7 +137,7 @@ def test_corrupt_blob_is_refused(registry: Registry, store: ImageStore, tmp_path
     data.write_bytes(bytes(raw))
     before = store_files(store)
     with pytest.raises(DigestMismatch, match=layer_digest):
-        store.pull(ref)
+        pull(store, ref)
     assert store_files(store) == before
     assert store.list() == []
 
@@ -150,13 +150,13 @@ def test_missing_blob_is_refused(registry: Registry, store: ImageStore, tmp_path
     registry.blob_data(layer_digest).unlink()
     before = store_files(store)
     with pytest.raises(RegistryError, match=layer_digest):
-        store.pull(ref)
+        pull(store, ref)
     assert store_files(store) == before
 
 
 def test_unknown_tag(registry: Registry, store: ImageStore) -> None:
     with pytest.raises(RegistryError, match="manifest"):
-        store.pull(f"{registry.host}/test/nothing:here")
+        pull(store, f"{registry.host}/test/nothing:here")
 
 
 def test_plain_http_needs_insecure(registry: Registry, tmp_path: Path) -> None:
@@ -171,7 +171,7 @@ def test_login_and_pull_with_auth(auth_registry: Registry, store: ImageStore,
     ref = push(auth_registry, layout, "t", "test/private:1", creds=True)
     auth_file = tmp_path / "state" / "auth.json"
     with pytest.raises(RegistryError, match=r"authentication required|access denied"):
-        store.pull(ref, auth_file=auth_file)
+        pull(store, ref, auth_file=auth_file)
     with pytest.raises(RegistryError):
         auth.login(auth_registry.host, "tester", "wrong", auth_file=auth_file,
                    config=store.config)
@@ -181,7 +181,7 @@ def test_login_and_pull_with_auth(auth_registry: Registry, store: ImageStore,
                config=store.config)
     assert stat.S_IMODE(auth_file.stat().st_mode) == 0o600
     assert auth.credentials_for(auth_registry.host, auth_file) == ("tester", "s3cret!")
-    img = store.pull(ref, auth_file=auth_file)
+    img = pull(store, ref, auth_file=auth_file)
     assert tree(img.layers[0]) == {"secret": "file:s"}
     assert auth.logout(auth_registry.host, auth_file=auth_file)
     assert not auth.logout(auth_registry.host, auth_file=auth_file)
@@ -194,7 +194,7 @@ def test_anonymous_bearer_token_flow(token_registry: tuple[Registry, TokenServer
     layout, _ = layout_with(tmp_path, [make_tar([F("tok", b"t")])], arch=host_arch())
     ref = push(reg, layout, "t", "test/tok:1")
     tokens.requests.clear()
-    img = store.pull(ref, auth_file=tmp_path / "none.json")
+    img = pull(store, ref, auth_file=tmp_path / "none.json")
     assert tree(img.layers[0]) == {"tok": "file:t"}
     assert tokens.requests, "the pull must have fetched a token"
     assert all(auth_header is None for _, auth_header in tokens.requests)
@@ -209,7 +209,7 @@ def test_credentials_go_to_a_same_host_realm(token_registry: tuple[Registry, Tok
     auth_file = tmp_path / "auth.json"
     auth.login(reg.host, "someone", "pw", auth_file=auth_file, config=store.config)
     tokens.requests.clear()
-    store.pull(ref, auth_file=auth_file)
+    pull(store, ref, auth_file=auth_file)
     assert tokens.requests and all(h and h.startswith("Basic ") for _, h in tokens.requests)
 
 
@@ -224,5 +224,5 @@ def test_credentials_never_go_to_another_host_realm(
     auth_file.write_text(json.dumps({"auths": {f"localhost:{port}": {"auth": "dXNlcjpwdw=="}}}))
     tokens.requests.clear()
     with pytest.raises(RegistryError, match="not sending credentials"):
-        store.pull(f"localhost:{port}/test/other:1", auth_file=auth_file)
+        pull(store, f"localhost:{port}/test/other:1", auth_file=auth_file)
     assert all(h is None for _, h in tokens.requests)

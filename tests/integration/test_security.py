@@ -163,7 +163,7 @@ def test_selinux_and_apparmor_errors_are_clear(busybox: str) -> None:
 
 
 def test_selinux_label_strings() -> None:
-    from sdcontainer.security_opts import Security, selinux_labels
+    from sdcontainer.engine.security_opts import Security, selinux_labels
 
     sec = Security(caps=[], label={"type": "spc_t"})
     assert selinux_labels(sec, (3, 7)) == ("system_u:system_r:spc_t:s0:c3,c7",

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from sdcontainer.launcher.seccomp import native_arch
+from sdcontainer.runtime.launcher.seccomp import native_arch
 
 from .conftest import sdc
 from .static_helpers import bind, static_binary

@@ -1,4 +1,4 @@
-"""Named crash points (sdcontainer/crashpoints.py): the daemon dies right after a
+"""Named crash points (sdcontainer/util/crashpoints.py): the daemon dies right after a
 given step, systemd restarts it, and every container is fully there or fully gone."""
 
 from __future__ import annotations

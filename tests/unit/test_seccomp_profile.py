@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from sdcontainer.errors import InvalidArgument
-from sdcontainer.launcher import seccomp, security
+from sdcontainer.runtime.launcher import seccomp, security
 
 CONTAINERS_COMMON = Path("/usr/share/containers/seccomp.json")
 IO_URING = ("io_uring_setup", "io_uring_enter", "io_uring_register")

@@ -34,11 +34,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
-from . import fileio
+from ..model.spec import LaunchSpec
+from ..util import fileio
 from . import syscalls as sc
 from .launcher import initbin, sandbox, userns
 from .logsink import JournalSink
-from .spec import LaunchSpec
 
 log = logging.getLogger(__name__)
 

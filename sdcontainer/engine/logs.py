@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from typing import Any
 
-from .. import run
+from ..util import run
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidArgument, SdcError
-from ..records import Container
+from .records import Container
 
 if TYPE_CHECKING:
     from .core import Engine

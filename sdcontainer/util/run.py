@@ -14,7 +14,7 @@ import shlex
 import subprocess
 from collections.abc import Sequence
 
-from .errors import SdcError
+from ..errors import SdcError
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidArgument
+from ...errors import InvalidArgument
 from .sandbox_errors import ExecFailure
 
 try:  # imported here, so the zygote holds it and no container start pays for it

@@ -1,6 +1,6 @@
 """Run a LaunchSpec by hand, without systemd or the daemon: for debugging the sandbox.
 
-    python -m sdcontainer.launcher SPEC.json
+    python -m sdcontainer.runtime.launcher SPEC.json
 
 The spec's scope is ignored; output goes to our stdout and stderr, and we exit
 with the workload's status.
@@ -14,14 +14,14 @@ import socket
 import struct
 import sys
 
-from ..spec import LaunchSpec
+from ...model.spec import LaunchSpec
 from ..zygote import Zygote
 
 
 def main() -> int:
     """Entry point."""
     if len(sys.argv) != 2:
-        print("usage: python -m sdcontainer.launcher SPEC.json", file=sys.stderr)
+        print("usage: python -m sdcontainer.runtime.launcher SPEC.json", file=sys.stderr)
         return 2
     with open(sys.argv[1]) as f:
         spec = LaunchSpec.load(json.load(f))

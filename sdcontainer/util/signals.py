@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 
-from .errors import InvalidArgument
+from ..errors import InvalidArgument
 
 
 def parse_signal(value: str | int) -> int:

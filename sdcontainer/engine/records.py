@@ -14,19 +14,23 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import itertools
 import json
 import logging
+import math
 import os
 import re
 import secrets
 import shutil
+import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import fileio, paths
-from .errors import InvalidArgument, SdcError
-from .spec import ContainerConfig, from_dict
+from .. import paths
+from ..errors import InvalidArgument, SdcError
+from ..model.spec import ContainerConfig, from_dict
+from ..util import fileio
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +150,17 @@ class ContainerStore:
 
     def __init__(self, root: Path = paths.CONTAINERS_DIR) -> None:
         self.root = root
+        # Saves run in worker threads and may finish out of order: each carries a
+        # sequence number taken when its snapshot was, and an older snapshot arriving
+        # after a newer one (or after the record was deleted) is dropped.
+        self.seq = itertools.count(1)
+        self._written: dict[str, float] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_lock = threading.Lock()
+
+    def _lock_for(self, cid: str) -> threading.Lock:
+        with self._locks_lock:
+            return self._locks.setdefault(cid, threading.Lock())
 
     def lock(self) -> int:
         """Take the state directory's exclusive lock for this process's lifetime."""
@@ -159,9 +174,19 @@ class ContainerStore:
         return fd
 
     def save(self, c: Container) -> None:
-        """Write C's record."""
-        c.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        write_json_atomic(c.dir / "container.json", c.to_json())
+        """Write C's record as it is now (from the thread that owns C)."""
+        self.write(c, c.to_json(), next(self.seq))
+
+    def write(self, c: Container, snapshot: dict[str, Any], seq: int) -> None:
+        """Write SNAPSHOT, taken with sequence number SEQ, unless a later one is already
+        on disk or the record was deleted (a late save must not bring a removed
+        container back)."""
+        with self._lock_for(c.id):
+            if seq <= self._written.get(c.id, 0):
+                return
+            c.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            write_json_atomic(c.dir / "container.json", snapshot)
+            self._written[c.id] = seq
 
     def load_all(self) -> list[Container]:
         """Every readable record; corrupt ones are moved aside with an error logged."""
@@ -190,8 +215,10 @@ class ContainerStore:
 
     def delete(self, c: Container) -> None:
         """Remove C's directories and everything in them (needs no free space)."""
-        shutil.rmtree(c.dir, ignore_errors=True)
-        shutil.rmtree(c.run_dir, ignore_errors=True)
+        with self._lock_for(c.id):
+            self._written[c.id] = math.inf
+            shutil.rmtree(c.dir, ignore_errors=True)
+            shutil.rmtree(c.run_dir, ignore_errors=True)
 
 
 def ensure_dirs() -> None:

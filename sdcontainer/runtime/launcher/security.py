@@ -44,7 +44,7 @@ cap_name = seccomp.cap_name
 
 def resolve_caps(cap_add: Iterable[str], cap_drop: Iterable[str], privileged: bool) -> list[str]:
     """The container's capability set, as docker computes it (ALL allowed on both sides)."""
-    from ..errors import InvalidArgument
+    from ...errors import InvalidArgument
 
     adds, drops = [cap_name(c) for c in cap_add], [cap_name(c) for c in cap_drop]
     for c in adds + drops:

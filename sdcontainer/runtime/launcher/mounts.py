@@ -22,8 +22,8 @@ import os
 import stat
 from dataclasses import dataclass
 
+from ...model.spec import LaunchSpec
 from .. import syscalls as sc
-from ..spec import LaunchSpec
 from .sandbox_errors import ExecFailure
 
 NOSUID_NODEV_NOEXEC = sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC

@@ -20,9 +20,10 @@ import signal
 import socket
 import struct
 
-from .errors import SdcError
+from ..errors import SdcError
+from ..model.spec import LaunchSpec
+from . import syscalls as sc
 from .launcher import initbin
-from .spec import LaunchSpec
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,7 @@ class Zygote:
             for fd in close_fds:
                 os.close(fd)
             try:
+                sc.set_process_name("sdc-zygote")  # so admins (and tests) can tell it
                 initbin.load()
                 _serve(child)
             finally:

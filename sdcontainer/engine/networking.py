@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from ..errors import Conflict, InvalidArgument
 from ..network import DEFAULT_NETWORK, Attachment, AttachRequest, NetworkManager, PortMapping
-from ..records import Container
+from .records import Container
 
 
 def port_mappings(c: Container) -> list[PortMapping]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
 import json
 import logging
 import os
@@ -22,33 +21,24 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import crashpoints, idmaps, paths, security_opts, units
-from ..errors import (
-    Conflict,
-    InvalidArgument,
-    LaunchError,
-    NoSuchContainer,
-    NotModified,
-    SdcError,
-)
-from ..launcher import security
-from ..records import Container, ContainerState, ContainerStore, new_id, validate_name
-from ..signals import parse_signal
-from ..spec import ContainerConfig, LaunchSpec, MountSpec
-from ..zygote import Zygote
-from . import integration, monitor_client, names
+from .. import paths
+from ..errors import Conflict, InvalidArgument, LaunchError, NoSuchContainer, NotModified, SdcError
+from ..model.spec import ContainerConfig, LaunchSpec, MountSpec
+from ..runtime.launcher import security
+from ..runtime.zygote import Zygote
+from ..systemd import units
+from ..util import crashpoints
+from ..util.clock import now
+from ..util.signals import parse_signal
+from . import idmaps, integration, monitor_client, names, security_opts
 from .events import EventBus
 from .networking import ContainerNetworking
+from .records import Container, ContainerState, ContainerStore, new_id, validate_name
 
 log = logging.getLogger(__name__)
 
 Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter] | None
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-
-def now() -> str:
-    """The current time in docker's RFC 3339 form."""
-    return datetime.datetime.now(datetime.UTC).isoformat().replace("+00:00", "Z")
 
 
 @dataclass
@@ -135,8 +125,33 @@ class Engine:
         raise NoSuchContainer(f"No such container: {ref}")
 
     def lock(self, c: Container) -> asyncio.Lock:
-        """The per-container lock serialising start, stop and remove."""
+        """The per-container lock serialising start, stop and remove.  Whoever takes it
+        checks `still_here` first: a removal may have won the race for it."""
         return self._locks.setdefault(c.id, asyncio.Lock())
+
+    def still_here(self, c: Container) -> None:
+        """Refuse to act on C once it has been removed (we waited for its lock while a
+        removal held it: acting now would bring its record back)."""
+        if self.containers.get(c.id) is not c:
+            raise NoSuchContainer(f"No such container: {c.name}")
+
+    async def save(self, c: Container) -> None:
+        """Write C's record from a worker thread: the snapshot and its sequence number
+        are taken here, on the loop, so the newest state is the one that stays on disk
+        however the threads finish."""
+        await asyncio.to_thread(self.store.write, c, c.to_json(), next(self.store.seq))
+
+    def save_soon(self, c: Container) -> None:
+        """`save`, from code that cannot await: never an fsync on the event loop."""
+        async def save() -> None:
+            try:
+                await self.save(c)
+            except SdcError as e:
+                log.error("container %s: cannot write its record: %s", c.name, e)
+
+        task = asyncio.ensure_future(save())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     # -- create -----------------------------------------------------------------
 
@@ -225,7 +240,7 @@ class Engine:
             # The container's own root directory, as its root sees it: owned by it.
             os.chown(c.dir / "upper", userns_base, userns_base)
         try:
-            await asyncio.to_thread(self.store.save, c)
+            await self.save(c)
         except SdcError:
             await asyncio.to_thread(self.store.delete, c)
             raise
@@ -256,6 +271,7 @@ class Engine:
         """Start container REF: scope, monitor, sandbox, workload."""
         c = self.get(ref)
         async with self.lock(c):
+            self.still_here(c)
             if c.running:
                 raise NotModified("container already started")
             self.hooks.explicit_start(c)
@@ -322,7 +338,7 @@ class Engine:
         c.state = ContainerState(status="exited" if monitor_pid else "created", exit_code=code,
                                  error=error, finished_at=now())
         try:
-            await asyncio.to_thread(self.store.save, c)
+            await self.save(c)
         except SdcError as e:
             # The start's own error is the one to report; attached clients must still hear.
             log.error("container %s: recording the failed start: %s", c.name, e)
@@ -458,7 +474,7 @@ class Engine:
         C's runtime directory (on /run), where a restarted daemon finds it.
         """
         try:
-            await asyncio.to_thread(self.store.save, c)
+            await self.save(c)
         except (SdcError, OSError) as e:
             what = f"exited with status {c.state.exit_code}" if not c.running else "started"
             log.error("container %s %s, but its record cannot be written (%s); "
@@ -482,7 +498,7 @@ class Engine:
                 async with self.lock(c):
                     if c.id not in self.containers or c.id not in self._unsaved:
                         break  # removed, or saved by someone else meanwhile
-                    await asyncio.to_thread(self.store.save, c)
+                    await self.save(c)
                     if not c.running:
                         # Folded in now; a running container's file is its next exit's.
                         await asyncio.to_thread(self._forget_exit_file, c)
@@ -560,6 +576,7 @@ class Engine:
             await self.kill(c.id, signal.SIGKILL)
             await self.wait(c.id)
         async with self.lock(c):
+            self.still_here(c)
             await self._remove_locked(c)
 
     async def _remove_locked(self, c: Container) -> None:
@@ -628,7 +645,7 @@ class Engine:
                     await asyncio.to_thread(units.release, c.name)
                     c.state = ContainerState(status="exited", exit_code=255, finished_at=now(),
                                              error="the daemon died while starting it")
-                    await asyncio.to_thread(self.store.save, c)
+                    await self.save(c)
                 continue
             if monitor_alive(c):
                 self._watch(c)

@@ -32,10 +32,11 @@ from typing import TYPE_CHECKING, Any
 from pystemd.dbusexc import DBusBaseError as DBusError
 from pystemd.systemd1 import unit_signatures
 
-from .. import units
 from ..errors import Conflict, InvalidArgument, SdcError
-from ..records import Container
+from ..systemd import units
+from ..util.clock import now, unix_time
 from . import monitor_client
+from .records import Container
 
 if TYPE_CHECKING:
     from .core import Engine
@@ -176,13 +177,6 @@ def demux(data: bytes) -> bytes:
     return bytes(out)
 
 
-def now() -> str:
-    """RFC 3339 with nanoseconds, as docker logs probes."""
-    from .core import now as core_now
-
-    return core_now()
-
-
 class HealthManager:
     """Probes, status and actions for one engine."""
 
@@ -264,8 +258,6 @@ class HealthManager:
         if result["ExitCode"] == 0:
             health["Status"], health["FailingStreak"] = "healthy", 0
         else:
-            from ..api.containers import unix_time
-
             in_start_period = (old == "starting" and time.time() - unix_time(c.state.started_at)
                                < int(hc["StartPeriod"]) / SECOND)
             if not in_start_period:
@@ -273,8 +265,7 @@ class HealthManager:
                 if health["FailingStreak"] >= int(hc["Retries"]):
                     health["Status"] = "unhealthy"
         c.state.health = health
-        with contextlib.suppress(SdcError):
-            self.engine.store.save(c)
+        self.engine.save_soon(c)
         if health["Status"] != old:
             self.engine.events.emit("container", f"health_status: {health['Status']}", c)
             if health["Status"] == "unhealthy" and c.config.health_on_failure != "none":

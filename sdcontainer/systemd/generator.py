@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import InvalidArgument  # stdlib only itself, as this module must stay
+from ..errors import InvalidArgument  # stdlib only itself, as this module must stay
 
 SEARCH_PATH = (Path("/etc/sdcontainer/containers"), Path("/usr/share/sdcontainer/containers"))
 NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")

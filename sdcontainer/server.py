@@ -15,8 +15,8 @@ import signal
 import sys
 from typing import Any
 
-from .. import __version__, paths
-from ..errors import SdcError
+from . import __version__, paths
+from .errors import SdcError
 
 log = logging.getLogger("sdcontainerd")
 
@@ -59,7 +59,7 @@ def api_settings(args: argparse.Namespace) -> tuple[list[str], str, Any]:
     """Hosts, socket group and TLS settings: flags over the [api] table of sdcontainer.toml."""
     import tomllib
 
-    from .tlsconf import TLSSettings
+    from .api.tlsconf import TLSSettings
 
     section: dict[str, Any] = {}
     try:
@@ -89,8 +89,8 @@ def api_settings(args: argparse.Namespace) -> tuple[list[str], str, Any]:
 
 async def listen(handle: Any, hosts: list[str], group: str, tls: Any) -> list[Any]:
     """A listener per host; TCP only with TLS unless forced (then loudly)."""
-    from ..api.listen import TCPListener, listen_unix, parse_tcp
-    from .tlsconf import server_context
+    from .api.listen import TCPListener, listen_unix, parse_tcp
+    from .api.tlsconf import server_context
 
     ctx = server_context(tls) if tls.enabled else None
     servers: list[Any] = []
@@ -114,16 +114,16 @@ async def listen(handle: Any, hosts: list[str], group: str, tls: Any) -> list[An
     return servers
 
 
-async def serve(args: argparse.Namespace, engine: object) -> None:
-    """Run until SIGTERM or SIGINT."""
+async def serve(args: argparse.Namespace, engine: object) -> bool:
+    """Run until SIGTERM or SIGINT (True), or until the zygote dies (False)."""
     import asyncio
 
     import pystemd.daemon
 
-    from ..api import build_server
-    from ..api.images import ImageAPI
-    from ..api.networks import NetworkAPI
-    from .core import Engine
+    from .api import build_server
+    from .api.images import ImageAPI
+    from .api.networks import NetworkAPI
+    from .engine.core import Engine
 
     assert isinstance(engine, Engine)
     hosts, group, tls = api_settings(args)
@@ -131,22 +131,38 @@ async def serve(args: argparse.Namespace, engine: object) -> None:
     await engine.reconcile()
     server = build_server(engine, [ImageAPI(engine), NetworkAPI(engine)])
     servers = await listen(server.handle, hosts, group, tls)
-    from ..dbus.service import DBusAPI
+    from .dbus.service import DBusAPI
 
     dbus_api = await DBusAPI.start(engine)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    # Without the zygote no container can start, yet the API would look healthy: its
+    # death is fatal.  We exit with a failure, systemd restarts us (Restart=on-failure)
+    # with a new zygote, and running containers live on in their scopes meanwhile.
+    failed: list[str] = []
+    zygote_fd = os.pidfd_open(engine.zygote.pid)
+
+    def zygote_died() -> None:
+        log.critical("the zygote (pid %d) died: no container could start; exiting so that "
+                     "systemd restarts sdcontainerd", engine.zygote.pid)
+        failed.append("the zygote died")
+        stop.set()
+
+    loop.add_reader(zygote_fd, zygote_died)
     pystemd.daemon.notify(False, "READY=1", f"STATUS=serving {', '.join(hosts)}")
     log.info("sdcontainerd %s serving %s", __version__, ", ".join(hosts))
     await stop.wait()
+    loop.remove_reader(zygote_fd)
+    os.close(zygote_fd)
     pystemd.daemon.notify(False, "STOPPING=1")
     watchdog.cancel()
     if dbus_api is not None:
         await dbus_api.close()
     for s in servers:
         s.close()
+    return not failed
 
 
 async def ping_watchdog() -> None:
@@ -165,7 +181,7 @@ def check_tls_apart(tls: Any) -> None:
     """Load the TLS files in a throwaway child, to fail early on bad ones: the private
     key must never be in the heap the zygote, and so every monitor and container
     process forked from it, copies.  The daemon loads it for real after the fork."""
-    from .tlsconf import server_context
+    from .api.tlsconf import server_context
 
     r, w = os.pipe()
     pid = os.fork()
@@ -205,9 +221,9 @@ def main(argv: list[str] | None = None) -> int:
         # The zygote is forked first, from a small heap holding only what a monitor
         # needs, frozen: each monitor then dirties few copy-on-write pages.  The
         # daemon's own libraries (pystemd's manager, pyroute2, the API) come after.
-        from .. import monitor  # noqa: F401
-        from ..records import ContainerStore, ensure_dirs
-        from ..zygote import Zygote
+        from .engine.records import ContainerStore, ensure_dirs
+        from .runtime import monitor  # noqa: F401
+        from .runtime.zygote import Zygote
 
         ensure_dirs()
         store = ContainerStore()
@@ -217,10 +233,10 @@ def main(argv: list[str] | None = None) -> int:
         zygote = Zygote(close_fds=(lock_fd,))
         gc.unfreeze()
 
-        from ..images.store import ImageStore
-        from ..network import NetworkConfig, NetworkManager
-        from .core import Engine
-        from .networking import ContainerNetworking
+        from .engine.core import Engine
+        from .engine.networking import ContainerNetworking
+        from .images.store import ImageStore
+        from .network import NetworkConfig, NetworkManager
 
         images = ImageStore(paths.IMAGES_DIR)
         engine = Engine(store, images, zygote)
@@ -230,7 +246,8 @@ def main(argv: list[str] | None = None) -> int:
         import asyncio
 
         try:
-            asyncio.run(serve(args, engine))
+            if not asyncio.run(serve(args, engine)):
+                return 1
         finally:
             zygote.close()
             os.close(lock_fd)

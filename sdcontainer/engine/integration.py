@@ -15,11 +15,11 @@ import os
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
-from .. import machined
 from ..errors import InvalidArgument, SdcError
-from ..records import Container
-from ..spec import ContainerConfig
+from ..model.spec import ContainerConfig
+from ..systemd import machined
 from . import health, restart
+from .records import Container
 
 if TYPE_CHECKING:
     from .core import CreateRequest, Engine
@@ -59,8 +59,7 @@ class Hooks:
         """A user stops C; True if C was only waiting for a restart (now cancelled)."""
         if self.restarts.cancel(c):
             c.state.stop_requested = True
-            with contextlib.suppress(SdcError):
-                self.engine.store.save(c)
+            self.engine.save_soon(c)
             return True
         return False
 
@@ -70,7 +69,7 @@ class Hooks:
         if c.config.healthcheck or c.state.restart_count:
             await self.health.started(c)
             with contextlib.suppress(SdcError):
-                await asyncio.to_thread(self.engine.store.save, c)
+                await self.engine.save(c)
         self._background(self._register(c, c.state.pid))
 
     async def _register(self, c: Container, leader: int) -> None:

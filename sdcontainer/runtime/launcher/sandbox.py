@@ -20,8 +20,8 @@ import termios
 from collections.abc import Sequence
 from typing import NoReturn
 
+from ...model.spec import LaunchSpec
 from .. import syscalls as sc
-from ..spec import LaunchSpec
 from . import initbin, mounts, security, userns
 from .sandbox_errors import ExecFailure
 from .users import resolve_user

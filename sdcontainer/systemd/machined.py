@@ -19,7 +19,7 @@ import threading
 from pystemd.dbusexc import DBusBaseError as DBusError
 from pystemd.machine1 import Manager
 
-from .errors import SystemdError
+from ..errors import SystemdError
 from .units import thread_bus
 
 log = logging.getLogger(__name__)

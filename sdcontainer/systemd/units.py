@@ -21,8 +21,8 @@ from pystemd.dbusexc import DBusBaseError as DBusError
 from pystemd.dbuslib import DBus
 from pystemd.systemd1 import Manager, Unit, unit_signatures
 
-from . import paths
-from .errors import Conflict, InvalidArgument, NotFound, SystemdError, Unsupported
+from .. import paths
+from ..errors import Conflict, InvalidArgument, NotFound, SystemdError, Unsupported
 
 log = logging.getLogger(__name__)
 

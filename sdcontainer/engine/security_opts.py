@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import InvalidArgument
-from .launcher import seccomp, security
+from ..errors import InvalidArgument
+from ..runtime.launcher import seccomp, security
 
 SELINUX_ENFORCE = Path("/sys/fs/selinux/enforce")
 APPARMOR_ENABLED = Path("/sys/module/apparmor/parameters/enabled")

@@ -1,1 +1,0 @@
-"""sdcontainerd: the daemon that owns container state and serves the APIs."""

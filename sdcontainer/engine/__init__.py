@@ -1,0 +1,1 @@
+"""The daemon's core: containers' life, records, events, restart and health rules."""

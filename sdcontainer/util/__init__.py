@@ -1,0 +1,2 @@
+"""Stdlib helpers any process may use: atomic files, sizes and durations, signal
+names, running programs."""
