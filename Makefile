@@ -3,7 +3,7 @@
 
 PYTEST_ARGS ?= -q
 
-.PHONY: deps demo test test-packaging lint deb dist man bench
+.PHONY: deps demo test test-unit test-packaging lint deb dist man bench
 
 deps:
 	tools/install-deps
@@ -22,6 +22,14 @@ test: deps
 	tests/reboot-check
 	tests/systemd-box -- bash -c 'cd "$(CURDIR)" && .venv/bin/pytest $(PYTEST_ARGS) tests --ignore=tests/packaging'
 	$(MAKE) test-packaging
+
+# The unit tier: pure Python (the generator's golden files, restart and health rules,
+# the HTTP parser, mount plans, filters), no root, no box, a few seconds.  No `deps`:
+# it must run as a normal user, once .venv exists (`make deps` as root makes it).
+# `make test` runs tests/unit as well, inside the box.
+test-unit:
+	@test -x .venv/bin/pytest || { echo "no .venv: run 'make deps' (as root) first" >&2; exit 1; }
+	.venv/bin/pytest $(PYTEST_ARGS) -p no:cacheprovider tests/unit
 
 test-packaging: deps
 	tests/systemd-box -- bash -c 'cd "$(CURDIR)" && .venv/bin/pytest $(PYTEST_ARGS) tests/packaging'

@@ -124,16 +124,19 @@ async def serve(args: argparse.Namespace, engine: object) -> bool:
     from .api.images import ImageAPI
     from .api.networks import NetworkAPI
     from .engine.core import Engine
+    from .systemd import bus
 
     assert isinstance(engine, Engine)
     hosts, group, tls = api_settings(args)
     watchdog = asyncio.ensure_future(ping_watchdog())
+    # The one system-bus connection: systemd's calls and signals, and our D-Bus API.
+    system = await bus.system_bus()
     await engine.reconcile()
     server = build_server(engine, [ImageAPI(engine), NetworkAPI(engine)])
     servers = await listen(server.handle, hosts, group, tls)
     from .dbus.service import DBusAPI
 
-    dbus_api = await DBusAPI.start(engine)
+    dbus_api = await DBusAPI.start(engine, system.bus)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -162,6 +165,7 @@ async def serve(args: argparse.Namespace, engine: object) -> bool:
         await dbus_api.close()
     for s in servers:
         s.close()
+    bus.close()
     return not failed
 
 
@@ -220,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
                            "--tlscacert, --tlscert and --tlskey (or force --insecure-tcp)")
         # The zygote is forked first, from a small heap holding only what a monitor
         # needs, frozen: each monitor then dirties few copy-on-write pages.  The
-        # daemon's own libraries (pystemd's manager, pyroute2, the API) come after.
+        # daemon's own libraries (dbus-fast, pyroute2, the API) come after.
         from .engine.records import ContainerStore, ensure_dirs
         from .runtime import monitor  # noqa: F401
         from .runtime.zygote import Zygote

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import shlex
 import struct
 from collections.abc import AsyncIterator
 from typing import Any
 
-from ..engine import logs, monitor_client
+from ..engine import logs, monitor_client, stats
 from ..engine.core import CreateRequest, Engine
-from ..engine.records import Container
 from ..engine.views import inspect, summary
 from ..errors import Conflict, InvalidArgument, NoSuchImage, SdcError
 from ..model.spec import MountSpec
-from ..util.signals import parse_signal
 from . import filters, netjson, proxy, secjson
 from .http import Hijack, Request, Response, Router, Stream, json_response
 from .wire import get, get_obj, get_str_list, get_str_map
@@ -182,20 +178,18 @@ class ContainerAPI:
         limit = req.int_arg("limit", -1) or -1
         if limit > 0:
             found = found[:limit]
-        return json_response([summary(c) for c in found])
+        return json_response([summary(c, self.engine.restarting(c)) for c in found])
 
     async def inspect(self, req: Request) -> Response:
-        return json_response(inspect(self.engine.get(req.params["id"])))
+        c = self.engine.get(req.params["id"])
+        return json_response(inspect(c, self.engine.restarting(c)))
 
     async def start(self, req: Request) -> Response:
         await self.engine.start(req.params["id"])
         return Response(204)
 
     async def stop(self, req: Request) -> Response:
-        t = req.int_arg("t")
-        c = self.engine.get(req.params["id"])
-        await self.engine.stop(c.id, t)
-        self.engine.events.emit("container", "stop", c)
+        await self.engine.stop(req.params["id"], req.int_arg("t"))
         return Response(204)
 
     async def restart(self, req: Request) -> Response:
@@ -203,9 +197,7 @@ class ContainerAPI:
         return Response(204)
 
     async def kill(self, req: Request) -> Response:
-        c, sig = self.engine.get(req.params["id"]), req.arg("signal") or "SIGKILL"
-        await self.engine.kill(c.id, sig)
-        self.engine.events.emit("container", "kill", c, signal=str(parse_signal(sig)))
+        await self.engine.kill(req.params["id"], req.arg("signal") or "SIGKILL")
         return Response(204)
 
     async def wait(self, req: Request) -> Stream:
@@ -268,19 +260,23 @@ class ContainerAPI:
                 "stderr": req.flag("stderr")}
         if not c.running and c.state.status != "created":
             raise Conflict("You cannot attach to a stopped container, start it first")
-        if c.running:
-            answer, mreader, mwriter = await monitor_client.request(
-                c.control_socket, op="attach", **opts)
-            if "error" in answer:
-                raise SdcError(str(answer["error"]))
-            connected: asyncio.Future[tuple[asyncio.StreamReader, asyncio.StreamWriter] | None] = \
-                asyncio.get_running_loop().create_future()
-            connected.set_result((mreader, mwriter))
-        else:
-            connected = self.engine.attach_at_start(c, opts)
+        connected = None if c.running else self.engine.attach_at_start(c, opts)
 
         async def run(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            streams = await connected
+            if connected is not None:
+                streams = await connected
+            else:
+                # Attached only once the response head is on its way: output sent with
+                # the head is lost to clients that read it through a buffered file.
+                try:
+                    answer, mreader, mwriter = await monitor_client.request(
+                        c.control_socket, op="attach", **opts)
+                except SdcError:
+                    return
+                if "error" in answer:
+                    mwriter.close()
+                    return
+                streams = mreader, mwriter
             if streams is None:
                 return
             await proxy.pipe(reader, writer, *streams)
@@ -297,42 +293,6 @@ class ContainerAPI:
         return Response(200)
 
     async def top(self, req: Request) -> Response:
-        c = self.engine.get(req.params["id"])
-        if not c.running:
-            raise Conflict(f"Container {c.id} is not running")
-        titles, rows = await asyncio.to_thread(top_table, c, req.arg("ps_args") or "-ef")
-        return json_response({"Titles": titles, "Processes": rows})
+        table = await stats.top(self.engine.get(req.params["id"]), req.arg("ps_args") or "-ef")
+        return json_response({"Titles": table.titles, "Processes": table.processes})
 
-
-def top_table(c: Container, ps_args: str) -> tuple[list[str], list[list[str]]]:
-    """`ps PS_ARGS` on the host, keeping the rows of C's processes (not its monitor)."""
-    from ..util import run
-
-    pids = scope_pids(c) - {c.state.monitor_pid}
-    out = run.run(["ps", *shlex.split(ps_args)]).stdout.decode(errors="replace").splitlines()
-    if not out:
-        return [], []
-    titles = out[0].split()
-    if "PID" not in titles:
-        raise InvalidArgument(f"ps output has no PID column with options {ps_args!r}")
-    col = titles.index("PID")
-    rows = []
-    for line in out[1:]:
-        fields = line.split(None, len(titles) - 1)
-        with contextlib.suppress(ValueError, IndexError):
-            if int(fields[col]) in pids:
-                rows.append(fields)
-    return titles, rows
-
-
-def scope_pids(c: Container) -> set[int]:
-    """Every pid in C's scope, from the cgroup systemd made for it."""
-    with open(f"/proc/{c.state.monitor_pid}/cgroup") as f:
-        lines = [line.rstrip("\n").split(":", 2) for line in f]
-    for _, controllers, path in lines:
-        if controllers in ("", "name=systemd"):
-            base = "/sys/fs/cgroup/unified" if controllers == "" else "/sys/fs/cgroup/systemd"
-            for root in (base, "/sys/fs/cgroup"):
-                with contextlib.suppress(OSError), open(f"{root}{path}/cgroup.procs") as f:
-                    return {int(p) for p in f.read().split()}
-    return set()

@@ -1,45 +1,21 @@
 """Docker Engine API: exec create, start, inspect, resize.
 
-Exec sessions run inside the container's namespaces and scope, forked by its
-monitor; their ids live in the daemon's memory, as docker's do.
+The sessions are the engine's (engine/execs.py); this module translates
+requests and streams.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import secrets
-from dataclasses import dataclass, field
-from typing import Any
+import struct
 
-from ..engine import monitor_client
+from ..engine import views
 from ..engine.core import Engine
-from ..errors import Conflict, InvalidArgument, LaunchError, NotFound
+from ..engine.execs import ExecConfig, ExecSession
+from ..errors import InvalidArgument, SdcError
 from . import proxy
 from .http import Hijack, Request, Response, Router, json_response
 from .wire import get, get_str_list
-
-MAX_FINISHED = 256
-
-
-@dataclass
-class Exec:
-    """One exec session."""
-
-    id: str
-    container_id: str
-    argv: list[str]
-    env: list[str]
-    cwd: str
-    user: str
-    tty: bool
-    stdin: bool
-    stdout: bool
-    stderr: bool
-    pid: int = 0
-    running: bool = False
-    exit_code: int | None = None
-    done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class ExecAPI:
@@ -47,8 +23,6 @@ class ExecAPI:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.execs: dict[str, Exec] = {}
-        self._tasks: set[asyncio.Future[None]] = set()
 
     def register(self, r: Router) -> None:
         """Add our routes to R."""
@@ -57,16 +31,7 @@ class ExecAPI:
         r.add("GET", "/exec/{id}/json", self.inspect)
         r.add("POST", "/exec/{id}/resize", self.resize)
 
-    def _get(self, exec_id: str) -> Exec:
-        e = self.execs.get(exec_id)
-        if e is None:
-            raise NotFound(f"No such exec instance: {exec_id}")
-        return e
-
     async def create(self, req: Request) -> Response:
-        c = self.engine.get(req.params["id"])
-        if not c.running:
-            raise Conflict(f"Container {c.id} is not running")
         body = req.json()
         if not isinstance(body, dict):
             raise InvalidArgument("the request body must be a JSON object")
@@ -75,103 +40,51 @@ class ExecAPI:
             raise InvalidArgument("No exec command specified")
         if get(body, "Privileged", bool, False):
             raise InvalidArgument("privileged exec is not supported by sdcontainer yet")
-        e = Exec(secrets.token_hex(32), c.id, argv, get_str_list(body, "Env") or [],
-                 get(body, "WorkingDir", str, ""), get(body, "User", str, ""),
-                 get(body, "Tty", bool, False), get(body, "AttachStdin", bool, False),
-                 get(body, "AttachStdout", bool, False), get(body, "AttachStderr", bool, False))
-        self.prune()
-        self.execs[e.id] = e
-        return json_response({"Id": e.id}, 201)
-
-    def prune(self) -> None:
-        """Forget finished sessions of containers that are gone, and all but the newest
-        MAX_FINISHED finished ones, so that a client that execs forever (a monitoring
-        loop) does not grow the daemon."""
-        finished = [k for k, e in self.execs.items() if e.exit_code is not None]
-        for k in finished:
-            if self.execs[k].container_id not in self.engine.containers:
-                del self.execs[k]
-        finished = [k for k in finished if k in self.execs]
-        for k in finished[:max(0, len(finished) - MAX_FINISHED)]:
-            del self.execs[k]
-
-    async def _open(self, e: Exec) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        c = self.engine.get(e.container_id)
-        if not c.running:
-            raise Conflict(f"Container {c.id} is not running")
-        if e.running or e.exit_code is not None:
-            raise Conflict(f"exec {e.id} has already been started")
-        answer, reader, writer = await monitor_client.request(
-            c.control_socket, op="exec", id=e.id, argv=e.argv, env=e.env, cwd=e.cwd,
-            user=e.user, tty=e.tty, stdin=e.stdin)
-        if "error" in answer:
-            writer.close()
-            code = int(answer.get("code", 126))
-            e.exit_code = code
-            e.done.set()
-            raise LaunchError(str(answer["error"]), code)
-        e.pid, e.running = int(answer.get("pid", 0)), True
-        return reader, writer
-
-    async def _finish(self, e: Exec) -> None:
-        c = self.engine.containers.get(e.container_id)
-        code = None
-        if c is not None and c.running:
-            with contextlib.suppress(Exception):
-                # The stream ends before the monitor has reaped the process; on a busy
-                # host that can take a while, and a guess (137) would be a wrong answer.
-                for _ in range(1000):
-                    status = await monitor_client.call(c.control_socket, op="exec_status", id=e.id)
-                    if not status.get("running", False):
-                        code = status.get("exit_code")
-                        break
-                    await asyncio.sleep(0.01)
-        e.running = False
-        e.exit_code = 137 if code is None else int(code)
-        e.done.set()
+        s = self.engine.execs.create(req.params["id"], ExecConfig(
+            argv, get_str_list(body, "Env") or [], get(body, "WorkingDir", str, ""),
+            get(body, "User", str, ""), get(body, "Tty", bool, False),
+            get(body, "AttachStdin", bool, False), get(body, "AttachStdout", bool, False),
+            get(body, "AttachStderr", bool, False)))
+        return json_response({"Id": s.id}, 201)
 
     async def start(self, req: Request) -> Response | Hijack:
-        e = self._get(req.params["id"])
+        s = self.engine.execs.get(req.params["id"])
         body = req.json()
-        detach = isinstance(body, dict) and bool(body.get("Detach"))
-        mreader, mwriter = await self._open(e)
-        if detach:
-            async def drain() -> None:
-                while await mreader.read(65536):
-                    pass
-                mwriter.close()
-                await self._finish(e)
-
-            self._tasks.add(task := asyncio.ensure_future(drain()))
-            task.add_done_callback(self._tasks.discard)
+        if isinstance(body, dict) and body.get("Detach"):
+            await self.engine.execs.start_detached(s)
             return Response(200)
+        self.engine.execs.startable(s)  # refused now, while an error can be an HTTP answer
 
         async def run(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            # The session starts only once the response head is on its way, as dockerd
+            # does it: a client that reads the head through a buffered file and then
+            # switches to the raw socket (docker-py) would lose output sent with the
+            # head.  A command that cannot start says why in the stream, as with dockerd,
+            # and its code (126, 127) is the session's exit code.
+            try:
+                mreader, mwriter = await self.engine.execs.start(s)
+            except SdcError as e:
+                await self._say(writer, s, f"{e}\n".encode())
+                return
             try:
                 await proxy.pipe(reader, writer, mreader, mwriter)
             finally:
-                await self._finish(e)
+                # The status is in before the connection closes: clients inspect next.
+                await self.engine.execs.wait(s)
 
-        return Hijack(run, "application/vnd.docker.raw-stream" if e.tty else
+        return Hijack(run, "application/vnd.docker.raw-stream" if s.config.tty else
                       "application/vnd.docker.multiplexed-stream")
 
-    async def inspect(self, req: Request) -> Response:
-        e = self._get(req.params["id"])
-        return json_response(self.describe(e))
+    @staticmethod
+    async def _say(writer: asyncio.StreamWriter, s: ExecSession, text: bytes) -> None:
+        """TEXT to the client on the session's stderr (its terminal with a tty)."""
+        writer.write(text if s.config.tty else struct.pack(">BxxxI", 2, len(text)) + text)
+        await writer.drain()
 
-    def describe(self, e: Exec) -> dict[str, Any]:
-        """docker's exec inspect shape."""
-        return {
-            "ID": e.id, "Running": e.running, "ExitCode": e.exit_code,
-            "ContainerID": e.container_id,
-            "Pid": e.pid, "OpenStdin": e.stdin, "OpenStdout": e.stdout, "OpenStderr": e.stderr,
-            "ProcessConfig": {"entrypoint": e.argv[0], "arguments": e.argv[1:], "tty": e.tty,
-                              "user": e.user, "privileged": False},
-        }
+    async def inspect(self, req: Request) -> Response:
+        return json_response(views.exec_inspect(self.engine.execs.get(req.params["id"])))
 
     async def resize(self, req: Request) -> Response:
-        e = self._get(req.params["id"])
-        c = self.engine.get(e.container_id)
-        await monitor_client.call(c.control_socket, op="resize", id=e.id,
-                                  h=req.int_arg("h", 24), w=req.int_arg("w", 80))
+        s = self.engine.execs.get(req.params["id"])
+        await self.engine.execs.resize(s, req.int_arg("h", 24) or 24, req.int_arg("w", 80) or 80)
         return Response(200)

@@ -82,7 +82,8 @@ def container_filter(raw: str | None, engine: Any) -> Callable[[Container], bool
     since = [engine.get(s).created for s in f.get("since", [])]
 
     def keep(c: Container) -> bool:
-        if f.get("status") and c.state.status not in f["status"]:
+        shown = "paused" if c.running and c.state.paused else c.state.status
+        if f.get("status") and shown not in f["status"]:
             return False
         if name_res and not any(r.search(c.name) for r in name_res):
             return False

@@ -24,7 +24,6 @@ from ..errors import InvalidArgument, NotFound, SdcError
 log = logging.getLogger(__name__)
 
 MAX_HEADER = 64 * 1024
-HIJACK_SETTLE = 0.02  # seconds between an upgrade head and the stream
 MAX_BODY = 64 * 1024 * 1024  # a request body held in memory (JSON); uploads go to disk
 MAX_CHUNK_LINE = 4096  # a chunk-size line with its extensions, as Go's net/http allows
 BODY_PIECE = 1 << 20  # the most of a body read at once
@@ -122,7 +121,8 @@ class Stream:
 
 @dataclass
 class Hijack:
-    """Take over the connection: send the upgrade head, then RUN owns the socket."""
+    """Take over the connection: send the upgrade head, then RUN owns the socket.  RUN
+    opens the stream's source (exec, attach) itself, so nothing precedes the head."""
 
     run: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
     content_type: str = "application/vnd.docker.raw-stream"
@@ -394,12 +394,12 @@ class Server:
             return True
         upgrade = req.headers.get("upgrade", "").lower() == "tcp"
         extra = {"Connection": "Upgrade", "Upgrade": "tcp"} if upgrade else {}
+        # Some clients (docker-py over requests) read the head through a buffered file
+        # and then switch to the raw socket: stream bytes that arrive with the head are
+        # lost.  So, as dockerd does, the head goes out first and the stream's source
+        # (an exec session, a monitor attachment) is opened only in RUN, after it: by
+        # then the client, blocked reading the head, has it.
         writer.write(head(101 if upgrade else 200, result.content_type, extra))
         await writer.drain()
-        # Some clients (docker-py over requests) read the head through a buffered file
-        # and then switch to the raw socket: bytes that arrive with the head are lost.
-        # dockerd starts an exec only after the upgrade; our monitor may already have
-        # output waiting, so let the head reach the client on its own first.
-        await asyncio.sleep(HIJACK_SETTLE)
         await result.run(reader, writer)
         return False

@@ -52,10 +52,13 @@ class SystemAPI:
 
     async def info(self, req: Request) -> Response:
         cs = list(self.engine.containers.values())
-        running = sum(1 for c in cs if c.running)
+        paused = sum(1 for c in cs if c.running and c.state.paused)
+        running = sum(1 for c in cs if c.running) - paused
         return json_response({
-            "ID": "", "Containers": len(cs), "ContainersRunning": running, "ContainersPaused": 0,
-            "ContainersStopped": len(cs) - running, "Driver": "overlay", "CgroupDriver": "systemd",
+            "ID": "", "Containers": len(cs), "ContainersRunning": running,
+            "ContainersPaused": paused,
+            "ContainersStopped": len(cs) - running - paused, "Driver": "overlay",
+            "CgroupDriver": "systemd",
             "CgroupVersion": "2" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else "1",
             "OperatingSystem": platform.freedesktop_os_release().get("PRETTY_NAME", "Linux")
             if hasattr(platform, "freedesktop_os_release") else "Linux",

@@ -1,1 +1,2 @@
-"""The D-Bus API: org.sdcontainer1 on the system bus (dbus-next, in the daemon's loop)."""
+"""The D-Bus API: org.sdcontainer1 on the system bus (dbus-fast, on the daemon's one
+bus connection)."""

@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import logging
 
-from dbus_next.aio.message_bus import MessageBus
-from dbus_next.constants import MessageType
-from dbus_next.message import Message
-from dbus_next.signature import Variant
+from dbus_fast import Message, MessageType, Variant
+from dbus_fast.aio.message_bus import MessageBus
 
 from ..errors import PermissionDenied
 

@@ -1,4 +1,4 @@
-# dbus-next takes D-Bus signatures as annotations ("s", "a(ssss)"); type checkers
+# dbus-fast takes D-Bus signatures as annotations ("s", "a(ssss)"); type checkers
 # read them as names, and its decorators are untyped.
 # mypy: disable-error-code="name-defined,valid-type,untyped-decorator,no-untyped-call"
 # ruff: noqa: F821, F722
@@ -16,15 +16,18 @@ containers, is open to every local user.  The bus policy
 (units/org.sdcontainer1.conf) is the first gate; this is the second, so a
 loosened policy does not open the data.
 
-Calls are dispatched by a message handler rather than dbus-next's method
+The connection is the daemon's one system-bus connection (systemd/bus.py),
+shared with the calls to systemd; the daemon opens and closes it.
+
+Calls are dispatched by a message handler rather than dbus-fast's method
 decorators because authorising them needs the caller's bus name, which the
 decorated methods do not see.  Manager calls are answered here; the standard
 interfaces (Properties, Introspectable, ObjectManager) are handed back to
-dbus-next once the caller is authorised.  The decorated methods remain, as
+dbus-fast once the caller is authorised.  The decorated methods remain, as
 the interface's declaration: introspection shows them with their signatures.
 """
 
-# No `from __future__ import annotations` here: dbus-next reads the D-Bus signatures
+# No `from __future__ import annotations` here: dbus-fast reads the D-Bus signatures
 # from the annotations ("s", "a(ssss)"), which must stay plain strings.
 import asyncio
 import contextlib
@@ -32,21 +35,14 @@ import json
 import logging
 from typing import Any
 
-from dbus_next.aio.message_bus import MessageBus
-from dbus_next.constants import (
-    BusType,
-    MessageFlag,
-    MessageType,
-    NameFlag,
-    PropertyAccess,
-    RequestNameReply,
-)
-from dbus_next.message import Message
-from dbus_next.service import ServiceInterface, dbus_property, method, signal
+from dbus_fast import Message, MessageFlag, MessageType, NameFlag, RequestNameReply
+from dbus_fast.aio.message_bus import MessageBus
+from dbus_fast.constants import PropertyAccess
+from dbus_fast.service import ServiceInterface, dbus_property, method, signal
 
 from ..engine.core import CreateRequest, Engine
 from ..engine.records import Container
-from ..errors import InvalidArgument, SdcError
+from ..errors import InvalidArgument, NoSuchContainer, SdcError
 from ..images.pull import pull
 from . import polkit
 
@@ -65,7 +61,15 @@ METHODS: dict[str, tuple[str, str, bool]] = {
     "Run": ("ssas", "s", True), "Create": ("ssas", "s", True), "Start": ("s", "", True),
     "Stop": ("si", "", True), "Kill": ("ss", "", True), "Remove": ("sb", "", True),
     "Pull": ("s", "s", True), "List": ("b", "a(ssss)", False), "Inspect": ("s", "s", False),
+    "Rename": ("ss", "", True), "Pause": ("s", "", True), "Unpause": ("s", "", True),
 }
+# Container object method -> (input, output, mutating); the object names the container.
+CONTAINER_METHODS: dict[str, tuple[str, str, bool]] = {"Exec": ("as", "iss", True)}
+
+
+def dbus_text(data: bytes) -> str:
+    """Output as a D-Bus string: valid UTF-8 without NUL (replaced, as undecodable bytes)."""
+    return data.decode(errors="replace").replace("\0", "\ufffd")
 
 
 def object_path(name: str) -> str:
@@ -145,6 +149,12 @@ class ContainerObject(ServiceInterface):
     def IPAddress(self) -> "s":
         return ip_address(self.c)
 
+    @method()
+    def Exec(self, argv: "as") -> "iss":
+        """Run ARGV in the container to its end: (exit code, stdout, stderr), as CRI's
+        ExecSync (answered by DBusAPI.dispatch, as MANAGE)."""
+        raise NotImplementedError
+
 
 class ManagerInterface(ServiceInterface):
     """org.sdcontainer1.Manager: the declaration (calls go through DBusAPI.dispatch)."""
@@ -188,6 +198,18 @@ class ManagerInterface(ServiceInterface):
     def Inspect(self, container: "s") -> "s":
         raise NotImplementedError
 
+    @method()
+    def Rename(self, container: "s", name: "s") -> None:
+        raise NotImplementedError
+
+    @method()
+    def Pause(self, container: "s") -> None:
+        raise NotImplementedError
+
+    @method()
+    def Unpause(self, container: "s") -> None:
+        raise NotImplementedError
+
     @signal()
     def ContainerAdded(self, id_: str, name: str) -> "ss":
         return [id_, name]
@@ -214,13 +236,9 @@ class DBusAPI:
         self._cleared: Message | None = None  # the authorised call being handed back
 
     @classmethod
-    async def start(cls, engine: Engine) -> "DBusAPI | None":
-        """Connect to the system bus and take org.sdcontainer1; None (logged) if we cannot."""
-        try:
-            bus = await MessageBus(bus_type=BusType.SYSTEM).connect()
-        except Exception as e:
-            log.warning("no D-Bus API: cannot connect to the system bus: %s", e)
-            return None
+    async def start(cls, engine: Engine, bus: MessageBus) -> "DBusAPI | None":
+        """Export our objects on BUS (the daemon's connection) and take org.sdcontainer1;
+        None (logged) if we cannot."""
         api = cls(engine, bus)
         bus.add_message_handler(api.dispatch)
         bus.export(MANAGER_PATH, api.manager)
@@ -236,12 +254,18 @@ class DBusAPI:
         return api
 
     async def close(self) -> None:
-        """Leave the bus."""
+        """Give up our name and objects; the connection itself stays the daemon's."""
         if self._events is not None:
             self.engine.events.unsubscribe(self._events)
         for t in list(self._tasks):
             t.cancel()
-        self.bus.disconnect()
+        self.bus.remove_message_handler(self.dispatch)
+        for cid in list(self.objects):
+            self._unexport(cid)
+        self.bus.unexport(MANAGER_PATH, self.manager)
+        if self.bus.connected:
+            with contextlib.suppress(Exception):
+                await self.bus.release_name(BUS_NAME)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
@@ -300,11 +324,14 @@ class DBusAPI:
 
     def dispatch(self, msg: Message) -> bool:
         """Claim every call but Peer's: Manager calls are answered from a task, the
-        rest are handed back to dbus-next once the caller is authorised."""
+        rest are handed back to dbus-fast once the caller is authorised."""
         if msg.message_type != MessageType.METHOD_CALL or msg is self._cleared:
             return False
         if msg.interface == MANAGER_IFACE and msg.path == MANAGER_PATH \
                 and msg.member in METHODS:
+            self._spawn(self._answer(msg))
+            return True
+        if msg.interface == CONTAINER_IFACE and msg.member in CONTAINER_METHODS:
             self._spawn(self._answer(msg))
             return True
         if msg.interface in OPEN_INTERFACES:
@@ -316,10 +343,10 @@ class DBusAPI:
 
     async def _authorize(self, msg: Message, action: str) -> None:
         interactive = bool(msg.flags & MessageFlag.ALLOW_INTERACTIVE_AUTHORIZATION)
-        await polkit.authorize(self.bus, msg.sender, interactive, action)
+        await polkit.authorize(self.bus, msg.sender or "", interactive, action)
 
     async def _pass_on(self, msg: Message) -> None:
-        """Authorise MSG as a read, then let dbus-next answer it as it would have."""
+        """Authorise MSG as a read, then let dbus-fast answer it as it would have."""
         try:
             await self._authorize(msg, polkit.INSPECT)
         except SdcError as e:
@@ -329,8 +356,9 @@ class DBusAPI:
             log.exception("internal error authorising %s.%s", msg.interface, msg.member)
             self.bus.send(Message.new_error(msg, SdcError.dbus_name, f"internal error: {e}"))
             return
-        # dbus-next has no public way to resume a claimed message: run it through
-        # its dispatcher again, with our handler stepping aside for this one.
+        # dbus-fast (1.84) has no public way to resume a claimed message: run it through
+        # its dispatcher again (_process_message, a cpdef method callable from Python),
+        # with our handler stepping aside for this one.
         self._cleared = msg
         try:
             self.bus._process_message(msg)
@@ -338,7 +366,9 @@ class DBusAPI:
             self._cleared = None
 
     async def _answer(self, msg: Message) -> None:
-        in_sig, out_sig, mutating = METHODS[msg.member]
+        member = str(msg.member)  # dispatch() sent only our methods here
+        on_container = msg.interface == CONTAINER_IFACE
+        in_sig, out_sig, mutating = (CONTAINER_METHODS if on_container else METHODS)[member]
         try:
             if msg.signature != in_sig:
                 self.bus.send(Message.new_error(
@@ -347,8 +377,10 @@ class DBusAPI:
                 return
             # Reads too: Inspect returns the environment, List every name.
             await self._authorize(msg, polkit.MANAGE if mutating else polkit.INSPECT)
-            result = await self._call(msg.member, list(msg.body))
-            body = [] if not out_sig else [result]
+            args = [self._container_at(str(msg.path)), *msg.body] if on_container \
+                else list(msg.body)
+            result = await self._call(member, args)
+            body = [] if not out_sig else list(result) if isinstance(result, tuple) else [result]
             self.bus.send(Message.new_method_return(msg, out_sig, body))
         except SdcError as e:
             self.bus.send(Message.new_error(msg, e.dbus_name, str(e)))
@@ -369,9 +401,7 @@ class DBusAPI:
         if member == "Start":
             await e.start(args[0])
         elif member == "Stop":
-            c = e.get(args[0])
-            await e.stop(c.id, None if args[1] < 0 else args[1])
-            e.events.emit("container", "stop", c)
+            await e.stop(args[0], None if args[1] < 0 else args[1])
         elif member == "Kill":
             await e.kill(args[0], args[1] or "SIGKILL")
         elif member == "Remove":
@@ -386,5 +416,20 @@ class DBusAPI:
         elif member == "Inspect":
             from ..engine.views import inspect
 
-            return json.dumps(inspect(e.get(args[0])))
+            c = e.get(args[0])
+            return json.dumps(inspect(c, e.restarting(c)))
+        elif member == "Rename":
+            await e.rename(args[0], args[1])
+        elif member in ("Pause", "Unpause"):
+            await e.pause(args[0], paused=member == "Pause")
+        elif member == "Exec":
+            r = await e.execs.run(args[0], list(args[1]))
+            return r.exit_code, dbus_text(r.stdout), dbus_text(r.stderr)
         return None
+
+    def _container_at(self, path: str) -> str:
+        """The id of the container whose object is at PATH."""
+        for cid, (p, _) in self.objects.items():
+            if p == path:
+                return cid
+        raise NoSuchContainer(f"No such container object: {path}")

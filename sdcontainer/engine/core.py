@@ -22,7 +22,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import paths
-from ..errors import Conflict, InvalidArgument, LaunchError, NoSuchContainer, NotModified, SdcError
+from ..errors import (
+    Conflict,
+    InvalidArgument,
+    LaunchError,
+    NoSuchContainer,
+    NotModified,
+    SdcError,
+    Unsupported,
+)
 from ..model.spec import ContainerConfig, LaunchSpec, MountSpec
 from ..runtime.launcher import security
 from ..runtime.zygote import Zygote
@@ -30,8 +38,9 @@ from ..systemd import units
 from ..util import crashpoints
 from ..util.clock import now
 from ..util.signals import parse_signal
-from . import idmaps, integration, monitor_client, names, security_opts
+from . import freezer, idmaps, integration, monitor_client, names, security_opts
 from .events import EventBus
+from .execs import ExecManager
 from .networking import ContainerNetworking
 from .records import Container, ContainerState, ContainerStore, new_id, validate_name
 
@@ -100,10 +109,12 @@ class Engine:
         self.containers: dict[str, Container] = {}
         self._spawn_lock = threading.Lock()
         self._exits: dict[str, asyncio.Future[int]] = {}
+        self._removals: dict[str, asyncio.Future[None]] = {}  # `wait --condition removed`
         self._pending_attach: dict[str, list[Callable[[bool], Awaitable[None]]]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Future[None]] = set()
         self.hooks = integration.Hooks(self)  # restart policies, healthchecks, machined
+        self.execs = ExecManager(self)
         self._released: set[str] = set()  # exited containers whose units are cleaned up
         self._creating: set[str] = set()  # names taken by creates still awaiting the image
         self._remove_failed: set[str] = set()  # --rm containers whose removal failed
@@ -297,8 +308,12 @@ class Engine:
                 cpu_quota_per_sec_us=c.config.nano_cpus // 1000,
                 tasks_max=c.config.pids_limit if c.config.pids_limit > 0 else 0,
                 device_policy=policy, device_allow=tuple(allow))
-            await asyncio.to_thread(units.start_scope, c.name, monitor_pid,
+            await units.start_scope(c.name, monitor_pid,
                                     f"sdcontainer {c.name} ({c.config.image})", limits)
+            # The start job is done, the monitor is in the scope: it may now run.
+            scoped = await monitor_client.call(c.control_socket, op="scoped")
+            if "error" in scoped:
+                raise LaunchError(f"container {c.name}: {scoped['error']}", 125)
             crashpoints.hit("scope-created")
             for attach in self._pending_attach.pop(c.id, []):
                 await attach(True)
@@ -331,9 +346,9 @@ class Engine:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(monitor_pid, signal.SIGKILL)
             with contextlib.suppress(SdcError):
-                await asyncio.to_thread(units.stop, c.scope)
-            await asyncio.to_thread(units.wait_gone, c.scope, 5)
-            await asyncio.to_thread(units.release, c.name)
+                await units.stop(c.scope)
+            await units.wait_gone(c.scope, 5)
+            await units.release(c.name)
         await self._network_down(c)
         c.state = ContainerState(status="exited" if monitor_pid else "created", exit_code=code,
                                  error=error, finished_at=now())
@@ -424,16 +439,16 @@ class Engine:
         result = read_exit_file(c)
         code, oom = exit_status(result, default_code)
         try:
-            if not result and await asyncio.to_thread(units.active_state, c.scope) == "active":
+            if not result and await units.active_state(c.scope) == "active":
                 # The monitor died (killed alone?) but the workload lives on unsupervised.
                 with contextlib.suppress(SdcError):
-                    await asyncio.to_thread(units.kill, c.scope, signal.SIGKILL)
-                await asyncio.to_thread(units.wait_gone, c.scope, 10)
+                    await units.kill(c.scope, signal.SIGKILL)
+                await units.wait_gone(c.scope, 10)
             await self.hooks.exiting(c)
         except Exception as e:
             log.error("container %s: stopping what is left of it: %s", c.name, e)
         finally:
-            c.state.status = "exited"
+            c.state.status, c.state.paused = "exited", False
             c.state.exit_code, c.state.oom_killed = code, oom
             c.state.error = str(result.get("error", ""))
             c.state.finished_at = str(result.get("finished_at") or now())
@@ -441,7 +456,7 @@ class Engine:
         try:
             for what, failure in zip(("releasing its units", "taking down its network"),
                                      await asyncio.gather(
-                                         asyncio.to_thread(units.release, c.name),
+                                         units.release(c.name),
                                          self._network_down(c), return_exceptions=True),
                                      strict=True):
                 if isinstance(failure, Exception):
@@ -465,6 +480,7 @@ class Engine:
                 # `wait --condition removed` (run --rm) must not wait for ever on it.
                 log.error("container %s: removing it (--rm): %s", c.name, e)
                 self._remove_failed.add(c.id)
+                self._removal_done(c)
 
     async def _save_or_retry(self, c: Container) -> bool:
         """Write C's record; if that fails (a full state disk), log it, retry in the
@@ -524,9 +540,17 @@ class Engine:
             fut = self._exits.setdefault(c.id, asyncio.get_running_loop().create_future())
             await asyncio.shield(fut)
         if condition == "removed":
+            # Checked and subscribed with no await between: a removal cannot slip by.
             while c.id in self.containers and c.id not in self._remove_failed:
-                await asyncio.sleep(0.05)
+                gone = self._removals.setdefault(c.id, asyncio.get_running_loop().create_future())
+                await asyncio.shield(gone)
         return c.state.exit_code
+
+    def _removal_done(self, c: Container) -> None:
+        """Wake `wait --condition removed` on C: removed, or its --rm removal failed."""
+        fut = self._removals.pop(c.id, None)
+        if fut is not None and not fut.done():
+            fut.set_result(None)
 
     # -- stop, kill -------------------------------------------------------------
 
@@ -534,6 +558,7 @@ class Engine:
         """Stop REF as systemd stops its scope; after TIMEOUT seconds, SIGKILL."""
         c = self.get(ref)
         if not c.running and self.hooks.stop_requested(c):
+            self.events.emit("container", "stop", c)
             return
         if not c.running:
             raise NotModified("container already stopped")
@@ -541,13 +566,14 @@ class Engine:
         c.state.stop_requested = True
         fut = self._exits.setdefault(c.id, asyncio.get_running_loop().create_future())
         with contextlib.suppress(SdcError):
-            await asyncio.to_thread(units.stop, c.scope)
+            await units.stop(c.scope)
         try:
             await asyncio.wait_for(asyncio.shield(fut), timeout=max(t, 0) + 0.5 if t >= 0 else None)
         except TimeoutError:
             with contextlib.suppress(SdcError):
-                await asyncio.to_thread(units.kill, c.scope, signal.SIGKILL)
+                await units.kill(c.scope, signal.SIGKILL)
             await asyncio.shield(fut)
+        self.events.emit("container", "stop", c)
 
     async def kill(self, ref: str, sig: str | int = "SIGKILL") -> None:
         """Send SIG to every process of REF's scope."""
@@ -555,7 +581,8 @@ class Engine:
         number = parse_signal(sig)
         if not c.running:
             raise Conflict(f"Cannot kill container: {c.name}: Container {c.id} is not running")
-        await asyncio.to_thread(units.kill, c.scope, number)
+        await units.kill(c.scope, number)
+        self.events.emit("container", "kill", c, signal=str(number))
 
     async def restart(self, ref: str, timeout: int | None = None) -> None:
         """Stop (if running), then start."""
@@ -563,6 +590,7 @@ class Engine:
         if c.running:
             await self.stop(ref, timeout)
         await self.start(c.id)
+        self.events.emit("container", "restart", c)
 
     # -- remove -----------------------------------------------------------------
 
@@ -589,14 +617,62 @@ class Engine:
         await self._network_down(c)
         crashpoints.hit("rm-network-down")
         if c.id not in self._released and c.state.status != "created":
-            await asyncio.to_thread(units.release, c.name)
+            await units.release(c.name)
         self._released.discard(c.id)
         self._remove_failed.discard(c.id)
         self._unsaved.discard(c.id)
         await asyncio.to_thread(self.store.delete, c)
         self.containers.pop(c.id, None)
         self._locks.pop(c.id, None)
+        self._removal_done(c)
         self.events.emit("container", "destroy", c)
+
+    # -- rename, pause ----------------------------------------------------------
+
+    async def rename(self, ref: str, new_name: str) -> None:
+        """Rename stopped container REF to NEW_NAME."""
+        c = self.get(ref)
+        new = validate_name(new_name).lstrip("/")
+        if new == c.name:
+            raise Conflict(f"Renaming a container with the same name as its current name: {new}")
+        if new in self._names():
+            raise Conflict(f'Conflict. The container name "/{new}" is already in use')
+        async with self.lock(c):
+            self.still_here(c)
+            if c.running:
+                # The scope (and its slice) is named after the container: systemd units
+                # cannot be renamed, so a running container keeps its name until it stops.
+                raise Conflict(f"cannot rename running container {c.name}: its systemd scope "
+                               f"{c.scope} is named after it; stop it first")
+            old, c.name = c.name, new
+            try:
+                await self.save(c)
+            except BaseException:
+                c.name = old
+                raise
+        self.events.emit("container", "rename", c, oldName=f"/{old}")
+
+    async def pause(self, ref: str, paused: bool = True) -> None:
+        """Freeze REF's scope (PAUSED) or thaw it, record it, and say so (pause, unpause)."""
+        c = self.get(ref)
+        verb = "pause" if paused else "unpause"
+        async with self.lock(c):
+            self.still_here(c)
+            if not c.running:
+                raise Conflict(f"Container {c.id} is not running")
+            # Asked of systemd even when the record agrees: the scope may have been
+            # frozen or thawed behind our back (`systemctl freeze`).
+            try:
+                await (units.freeze if paused else units.thaw)(c.scope)
+            except Unsupported:
+                raise freezer.unsupported(c.name, verb) from None
+            c.state.paused = paused
+            await self._save_or_retry(c)
+        self.events.emit("container", verb, c)
+
+    def restarting(self, c: Container) -> bool:
+        """Whether a restart policy waits to start C again (docker's State.Restarting)."""
+        return self.hooks.restarts.restarting(c)
 
     # -- attach -----------------------------------------------------------------
 
@@ -634,15 +710,15 @@ class Engine:
         for c in await asyncio.to_thread(self.store.load_all):
             self.containers[c.id] = c
             if not c.running:
-                if await asyncio.to_thread(units.active_state, c.scope) in (
+                if await units.active_state(c.scope) in (
                         "active", "activating", "deactivating"):
                     # A start the daemon died in: the scope exists, the record never
                     # said running.  Finish it as a failed start.
                     log.warning("container %s: stopping the scope of an unfinished start",
                                 c.name)
                     with contextlib.suppress(SdcError):
-                        await asyncio.to_thread(units.kill, c.scope, signal.SIGKILL)
-                    await asyncio.to_thread(units.release, c.name)
+                        await units.kill(c.scope, signal.SIGKILL)
+                    await units.release(c.name)
                     c.state = ContainerState(status="exited", exit_code=255, finished_at=now(),
                                              error="the daemon died while starting it")
                     await self.save(c)

@@ -21,21 +21,14 @@ import asyncio
 import contextlib
 import logging
 import os
-import secrets
 import shutil
-import signal
-import struct
 import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from pystemd.dbusexc import DBusBaseError as DBusError
-from pystemd.systemd1 import unit_signatures
-
 from ..errors import Conflict, InvalidArgument, SdcError
 from ..systemd import units
 from ..util.clock import now, unix_time
-from . import monitor_client
 from .records import Container
 
 if TYPE_CHECKING:
@@ -43,29 +36,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-unit_signatures.KNOWN_UNIT_SIGNATURES.setdefault(b"AccuracyUSec", b"t")
-
 SECOND = 1_000_000_000  # docker's durations are nanoseconds
 DEFAULTS = {"Interval": 30 * SECOND, "Timeout": 30 * SECOND, "Retries": 3, "StartPeriod": 0}
 ACTIONS = ("none", "restart", "kill", "stop")
 MAX_LOG = 5
 MAX_OUTPUT = 4096
 
-
-
-def kill_tree(pid: int) -> None:
-    """SIGKILL PID and its descendants, deepest first.  An exec session's PID is tini,
-    outside the container's pid namespace; killing it alone would leave its child (the
-    probe) running, adopted by the container's PID 1."""
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            children = [int(c) for c in f.read().split()]
-    except (OSError, ValueError):
-        children = []
-    for child in children:
-        kill_tree(child)
-    with contextlib.suppress(OSError):
-        os.kill(pid, signal.SIGKILL)
 
 def normalize(hc: Any) -> dict[str, Any]:
     """docker's Config.Healthcheck, checked, defaults filled in; {} if there is no check."""
@@ -123,58 +99,67 @@ def cli_path() -> str:
     return found or "/usr/bin/sdcontainer"
 
 
-def start_units(c: Container) -> None:
-    """Create C's timer and its service."""
+async def start_units(c: Container) -> None:
+    """Create C's timer and its service; return once the timer is started."""
     hc = c.config.healthcheck
     interval_us = int(hc["Interval"]) // 1000
     timeout_s = int(hc["Timeout"]) // SECOND + 1
     timer, service = timer_unit(c.name), service_unit(c.name)
     for u in (timer, service):
-        if units.active_state(u) in ("active", "activating", "deactivating"):
+        if await units.active_state(u) in ("active", "activating", "deactivating"):
             with contextlib.suppress(SdcError):
-                units.stop(u)
-            units.wait_gone(u, 5)
-        units.reset_failed(u)
+                await units.stop(u)
+            await units.wait_gone(u, 5)
+        await units.reset_failed(u)
     cli = cli_path()
-    timer_props: dict[bytes, Any] = {
-        b"Description": f"healthcheck timer of sdcontainer {c.name}".encode(),
-        b"OnActiveSec": interval_us, b"OnUnitActiveSec": interval_us,
-        b"AccuracyUSec": 1000, b"RemainAfterElapse": False,
-        b"BindsTo": [c.scope.encode()], b"After": [c.scope.encode()],
-        b"CollectMode": b"inactive-or-failed",
-    }
-    service_props: dict[bytes, Any] = {
-        b"Description": f"healthcheck of sdcontainer {c.name}".encode(),
-        b"Type": b"oneshot", b"Slice": units.slice_for(c.name).encode(),
-        b"ExecStart": [(cli.encode(), [cli.encode(), b"healthcheck", b"run", c.name.encode()],
-                        False)],
-        b"TimeoutStartUSec": (timeout_s + 30) * 1_000_000,
-        b"CollectMode": b"inactive-or-failed", b"SyslogIdentifier": b"sdcontainer-healthcheck",
-    }
-    try:
-        units._manager().Manager.StartTransientUnit(
-            timer.encode(), b"replace", timer_props, [(service.encode(), service_props)])
-    except DBusError as e:
-        raise SdcError(f"cannot create {timer}: {e}") from e
+    timer_props: units.Properties = [
+        units.prop("Description", "s", f"healthcheck timer of sdcontainer {c.name}"),
+        units.prop("OnActiveSec", "t", interval_us),
+        units.prop("OnUnitActiveSec", "t", interval_us),
+        units.prop("AccuracyUSec", "t", 1000), units.prop("RemainAfterElapse", "b", False),
+        units.prop("BindsTo", "as", [c.scope]), units.prop("After", "as", [c.scope]),
+        units.prop("CollectMode", "s", "inactive-or-failed"),
+    ]
+    service_props: units.Properties = [
+        units.prop("Description", "s", f"healthcheck of sdcontainer {c.name}"),
+        units.prop("Type", "s", "oneshot"), units.prop("Slice", "s", units.slice_for(c.name)),
+        units.prop("ExecStart", "a(sasb)", [[cli, [cli, "healthcheck", "run", c.name], False]]),
+        units.prop("TimeoutStartUSec", "t", (timeout_s + 30) * 1_000_000),
+        units.prop("CollectMode", "s", "inactive-or-failed"),
+        units.prop("SyslogIdentifier", "s", "sdcontainer-healthcheck"),
+    ]
+    await units.start_transient(timer, "replace", timer_props, [(service, service_props)])
 
 
-def stop_units(name: str) -> None:
+async def stop_units(name: str) -> None:
     """Stop NAME's timer (and a probe in flight); no error if they are gone."""
     for u in (timer_unit(name), service_unit(name)):
-        if units.active_state(u) != "inactive":
+        if await units.active_state(u) != "inactive":
             with contextlib.suppress(SdcError):
-                units.stop(u)
-        units.reset_failed(u)
+                await units.stop(u)
+        await units.reset_failed(u)
 
 
-def demux(data: bytes) -> bytes:
-    """The payload of docker stream frames."""
-    out, i = bytearray(), 0
-    while i + 8 <= len(data):
-        size = struct.unpack(">I", data[i + 4:i + 8])[0]
-        out += data[i + 8:i + 8 + size]
-        i += 8 + size
-    return bytes(out)
+
+def fold(health: dict[str, Any] | None, hc: dict[str, Any], result: dict[str, Any],
+         running_for: float) -> dict[str, Any]:
+    """State.Health after one probe RESULT, by docker's rules; HEALTH is not changed.
+
+    A pass makes the container healthy and ends the failing streak; a failure adds to
+    the streak and, at Retries failures in a row, makes it unhealthy.  A failure while
+    the container is still 'starting' and has run (RUNNING_FOR seconds) less than
+    StartPeriod does not count.  The log keeps the last MAX_LOG results."""
+    old: dict[str, Any] = (dict(health) if health
+                           else {"Status": "starting", "FailingStreak": 0, "Log": []})
+    new: dict[str, Any] = {**old, "Log": [*old.get("Log", []), result][-MAX_LOG:]}
+    if result["ExitCode"] == 0:
+        new["Status"], new["FailingStreak"] = "healthy", 0
+    elif not (old.get("Status", "starting") == "starting"
+              and running_for < int(hc["StartPeriod"]) / SECOND):
+        new["FailingStreak"] = int(old.get("FailingStreak", 0)) + 1
+        if new["FailingStreak"] >= int(hc["Retries"]):
+            new["Status"] = "unhealthy"
+    return new
 
 
 class HealthManager:
@@ -191,14 +176,14 @@ class HealthManager:
             return
         c.state.health = {"Status": "starting", "FailingStreak": 0, "Log": []}
         try:
-            await asyncio.to_thread(start_units, c)
+            await start_units(c)
         except SdcError as e:
             log.error("%s", e)
 
     async def exiting(self, c: Container) -> None:
         """C's workload is gone: stop its timer before its slice is released."""
         if c.config.healthcheck:
-            await asyncio.to_thread(stop_units, c.name)
+            await stop_units(c.name)
 
     async def probe(self, ref: str) -> dict[str, Any]:
         """Run C's test once and fold the result in; the new State.Health."""
@@ -217,53 +202,20 @@ class HealthManager:
         return dict(c.state.health)
 
     async def _run(self, c: Container, argv: list[str], timeout: float) -> tuple[int, str]:
-        exec_id = secrets.token_hex(16)
+        """One probe, an exec session of the engine's; past TIMEOUT, tini and the test
+        under it are killed (execs.run)."""
         try:
-            answer, reader, writer = await monitor_client.request(
-                c.control_socket, op="exec", id=exec_id, argv=argv, env=[], cwd="", user="",
-                tty=False, stdin=False)
+            result = await self.engine.execs.run(c.id, argv, timeout)
         except SdcError as e:
             return -1, str(e)
-        if "error" in answer:
-            writer.close()
-            return int(answer.get("code", 126)), str(answer["error"])
-        pid = int(answer.get("pid", 0))
-        data = bytearray()
-        try:
-            async with asyncio.timeout(timeout):
-                while chunk := await reader.read(65536):
-                    if len(data) < 64 * 1024:
-                        data += chunk
-                code = await self._exit_code(c, exec_id)
-        except TimeoutError:
-            kill_tree(pid)
+        if result.timed_out:
             return -1, f"Health check exceeded timeout ({timeout:g}s)"
-        finally:
-            writer.close()
-        return code, demux(bytes(data)).decode(errors="replace")[:MAX_OUTPUT]
-
-    async def _exit_code(self, c: Container, exec_id: str) -> int:
-        while True:
-            status = await monitor_client.call(c.control_socket, op="exec_status", id=exec_id)
-            if not status.get("running", False):
-                code = status.get("exit_code")
-                return 137 if code is None else int(code)
-            await asyncio.sleep(0.01)
+        return result.exit_code, result.output.decode(errors="replace")[:MAX_OUTPUT]
 
     def _record(self, c: Container, result: dict[str, Any]) -> None:
-        health = c.state.health or {"Status": "starting", "FailingStreak": 0, "Log": []}
-        old = health.get("Status", "starting")
-        health["Log"] = [*health.get("Log", []), result][-MAX_LOG:]
-        hc = c.config.healthcheck
-        if result["ExitCode"] == 0:
-            health["Status"], health["FailingStreak"] = "healthy", 0
-        else:
-            in_start_period = (old == "starting" and time.time() - unix_time(c.state.started_at)
-                               < int(hc["StartPeriod"]) / SECOND)
-            if not in_start_period:
-                health["FailingStreak"] = int(health.get("FailingStreak", 0)) + 1
-                if health["FailingStreak"] >= int(hc["Retries"]):
-                    health["Status"] = "unhealthy"
+        old = (c.state.health or {}).get("Status", "starting")
+        health = fold(c.state.health, c.config.healthcheck, result,
+                      time.time() - unix_time(c.state.started_at))
         c.state.health = health
         self.engine.save_soon(c)
         if health["Status"] != old:

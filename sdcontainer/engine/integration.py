@@ -78,7 +78,7 @@ class Hooks:
         try:
             # No root directory: the rootfs is mounted only in the container's own mount
             # namespace (the host reaches it as /proc/LEADER/root, as machined does).
-            await asyncio.to_thread(machined.register, c.name, c.id, leader, "")
+            await machined.register(c.name, c.id, leader, "")
         except SdcError as e:
             # A container that already ended (a short `run`) is no failure of ours.
             alive = c.running and os.path.exists(f"/proc/{c.state.pid}")
@@ -92,7 +92,7 @@ class Hooks:
         """C's exit is recorded: restart it (or not) and unregister it, off the exit path."""
         async def after_exit() -> None:
             # Unregister first: a restart registers the same name again.
-            await asyncio.to_thread(machined.unregister, c.name)
+            await machined.unregister(c.name)
             await self.restarts.exited(c)
 
         self._background(after_exit())

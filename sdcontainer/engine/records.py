@@ -67,6 +67,7 @@ class ContainerState:
     started_at: str = ZERO_TIME
     finished_at: str = ZERO_TIME
     stop_requested: bool = False
+    paused: bool = False  # its scope is frozen (docker's State.Paused); running only
     restart_count: int = 0  # restarts by the restart policy since the last explicit start
     health: dict[str, Any] = field(default_factory=dict)  # docker's State.Health; {} = none
 

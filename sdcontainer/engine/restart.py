@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidArgument, SdcError
+from ..systemd import units
 from .records import Container
 
 if TYPE_CHECKING:
@@ -100,16 +101,33 @@ def run_seconds(c: Container) -> float:
     return (end - start).total_seconds()
 
 
-def system_stopping() -> bool:
-    """Whether the host is shutting down (systemd's SystemState)."""
-    from pystemd.systemd1 import Manager
-
-    try:
-        with Manager(_autoload=True) as m:
-            state: bytes = m.Manager.SystemState
-    except Exception:  # no answer: assume the system is running
+def should_restart(policy: Policy, exit_code: int, stop_requested: bool,
+                   restart_count: int) -> bool:
+    """docker's RestartManager.ShouldRestart: whether an exit with EXIT_CODE, after
+    RESTART_COUNT restarts, starts the container again under POLICY.  An explicit
+    stop (STOP_REQUESTED) wins over every policy."""
+    if policy.name == "no" or stop_requested:
         return False
-    return state.decode() == "stopping"
+    if policy.name in ("always", "unless-stopped"):
+        return True
+    return exit_code != 0 and (policy.max_retries == 0 or restart_count < policy.max_retries)
+
+
+def next_delay(previous: float, last_run: float) -> float:
+    """The back-off before the next restart, given the PREVIOUS delay (0 for none yet)
+    and how long the last run lasted: FIRST_DELAY, doubling up to MAX_DELAY, back to
+    FIRST_DELAY after a run of RESET_AFTER seconds or more (docker's rule)."""
+    if previous == 0.0 or last_run >= RESET_AFTER:
+        return FIRST_DELAY
+    return min(previous * 2, MAX_DELAY)
+
+
+async def system_stopping() -> bool:
+    """Whether the host is shutting down (systemd's SystemState), asked on the daemon's bus."""
+    try:
+        return await units.system_state() == "stopping"
+    except SdcError:  # no answer: assume the system is running
+        return False
 
 
 class RestartManager:
@@ -150,12 +168,8 @@ class RestartManager:
 
     def should_restart(self, c: Container, policy: Policy) -> bool:
         """docker's RestartManager.ShouldRestart, on C's recorded exit."""
-        if policy.name == "no" or c.state.stop_requested:
-            return False
-        if policy.name in ("always", "unless-stopped"):
-            return True
-        return c.state.exit_code != 0 and (
-            policy.max_retries == 0 or c.state.restart_count < policy.max_retries)
+        return should_restart(policy, c.state.exit_code, c.state.stop_requested,
+                              c.state.restart_count)
 
     async def exited(self, c: Container) -> None:
         """C has exited and its record is saved: schedule a restart if the policy says so."""
@@ -163,13 +177,10 @@ class RestartManager:
         policy = policy_of(c)
         if not self.should_restart(c, policy) or c.config.auto_remove:
             return
-        if await asyncio.to_thread(system_stopping):
+        if await system_stopping():
             log.info("not restarting %s: the system is shutting down", c.name)
             return
-        delay = self.delays.get(c.id, 0.0)
-        if run_seconds(c) >= RESET_AFTER:
-            delay = 0.0
-        delay = FIRST_DELAY if delay == 0.0 else min(delay * 2, MAX_DELAY)
+        delay = next_delay(self.delays.get(c.id, 0.0), run_seconds(c))
         self.delays[c.id] = delay
         self.schedule(c, delay, count=True)
 

@@ -13,6 +13,7 @@ from typing import Any
 from ..systemd import units
 from ..util import humanize
 from ..util.clock import unix_time
+from .execs import ExecSession
 from .records import Container
 
 
@@ -55,24 +56,40 @@ def network_settings(c: Container) -> dict[str, Any]:
     }
 
 
-def status_text(c: Container) -> str:
+def state_name(c: Container, restarting: bool = False) -> str:
+    """docker's State.Status: the record's status, "paused" while frozen, "restarting"
+    while a restart policy waits to start it again."""
+    if c.running and c.state.paused:
+        return "paused"
+    if restarting and not c.running:
+        return "restarting"
+    return c.state.status
+
+
+def status_text(c: Container, restarting: bool = False) -> str:
     """The Status column of docker ps."""
     st = c.state
     if st.status == "running":
         health = f" ({st.health['Status']})" if st.health.get("Status") else ""
-        return f"Up {humanize.duration(time.time() - unix_time(st.started_at))}{health}"
+        paused = " (Paused)" if st.paused else ""
+        return f"Up {humanize.duration(time.time() - unix_time(st.started_at))}{paused}{health}"
+    if restarting:
+        return (f"Restarting ({st.exit_code}) "
+                f"{humanize.duration(time.time() - unix_time(st.finished_at))} ago")
     if st.status == "exited":
         return (f"Exited ({st.exit_code}) "
                 f"{humanize.duration(time.time() - unix_time(st.finished_at))} ago")
     return st.status.capitalize()
 
 
-def summary(c: Container) -> dict[str, Any]:
-    """A container as GET /containers/json lists it."""
+def summary(c: Container, restarting: bool = False) -> dict[str, Any]:
+    """A container as GET /containers/json lists it (RESTARTING: a restart policy
+    waits to start it again, which the engine knows)."""
     return {
         "Id": c.id, "Names": [f"/{c.name}"], "Image": c.config.image, "ImageID": c.config.image_id,
         "Command": shlex.join(c.config.argv), "Created": unix_time(c.created),
-        "State": c.state.status, "Status": status_text(c), "Ports": ports_list(c),
+        "State": state_name(c, restarting), "Status": status_text(c, restarting),
+        "Ports": ports_list(c),
         "Labels": c.config.labels,
         "SizeRw": 0, "SizeRootFs": 0, "HostConfig": {"NetworkMode": c.config.network_mode},
         "NetworkSettings": {"Networks": network_settings(c)["Networks"]},
@@ -87,15 +104,17 @@ def mounts_json(c: Container) -> list[dict[str, Any]]:
             for m in c.config.mounts]
 
 
-def inspect(c: Container) -> dict[str, Any]:
-    """A container as GET /containers/{id}/json shows it."""
+def inspect(c: Container, restarting: bool = False) -> dict[str, Any]:
+    """A container as GET /containers/{id}/json shows it (RESTARTING: a restart policy
+    waits to start it again, which the engine knows)."""
     cfg, st = c.config, c.state
     return {
         "Id": c.id, "Created": c.created, "Path": cfg.argv[0] if cfg.argv else "",
         "Args": cfg.argv[1:],
         "State": {
-            "Status": st.status, "Running": st.status == "running", "Paused": False,
-            "Restarting": False, "OOMKilled": st.oom_killed, "Dead": st.status == "dead",
+            "Status": state_name(c, restarting), "Running": st.status == "running",
+            "Paused": c.running and st.paused, "Restarting": restarting and not c.running,
+            "OOMKilled": st.oom_killed, "Dead": st.status == "dead",
             "Pid": st.pid, "ExitCode": st.exit_code, "Error": st.error,
             "StartedAt": st.started_at, "FinishedAt": st.finished_at,
             **({"Health": st.health} if st.health else {}),
@@ -127,4 +146,16 @@ def inspect(c: Container) -> dict[str, Any]:
         "NetworkSettings": network_settings(c),
         "Mounts": mounts_json(c),
         "Systemd": {"Unit": c.scope, "Slice": units.slice_for(c.name)},
+    }
+
+
+def exec_inspect(s: ExecSession) -> dict[str, Any]:
+    """An exec session as GET /exec/{id}/json shows it."""
+    cfg = s.config
+    return {
+        "ID": s.id, "Running": s.running, "ExitCode": s.exit_code, "ContainerID": s.container_id,
+        "Pid": s.pid, "OpenStdin": cfg.stdin, "OpenStdout": cfg.stdout,
+        "OpenStderr": cfg.stderr,
+        "ProcessConfig": {"entrypoint": cfg.argv[0], "arguments": cfg.argv[1:], "tty": cfg.tty,
+                          "user": cfg.user, "privileged": False},
     }

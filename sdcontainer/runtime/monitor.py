@@ -9,7 +9,8 @@ attributes the output it forwards to the scope.  It:
   namespace (the launcher builds the rest of the sandbox);
 - pumps stdout/stderr (or a pty) to the journal and to attached clients, in
   docker's stream format;
-- runs `exec` sessions inside the container's namespaces;
+- runs `exec` sessions inside the container's namespaces, and sends each one's exit
+  status to whoever asked for it (`exec_wait`) when it reaps the session's process;
 - records the exit status (code, or 128+signal, and whether the kernel's OOM
   killer struck) in a file, so the record survives a daemon restart.
 
@@ -83,6 +84,45 @@ def in_scope(scope: str) -> bool:
         return any(line.rstrip().endswith("/" + scope) for line in f)
 
 
+# The daemon's word, once StartTransientUnit's job is done, that systemd has moved us.
+SCOPED = b'{"op": "scoped"}\n'
+SCOPE_TIMEOUT = 30.0  # seconds
+
+
+def wait_scoped(listener: socket.socket, scope: str) -> bool:
+    """Block in accept() (no page touched, no polling) until the daemon says, on the
+    control socket, that systemd has moved us into SCOPE, and check that it has.
+    False after SCOPE_TIMEOUT seconds, or if we are not in SCOPE when told we are.
+    Any other request before that is turned away: nothing runs before the move."""
+    if not scope:
+        return True
+    deadline = time.monotonic() + SCOPE_TIMEOUT
+    try:
+        while (remaining := deadline - time.monotonic()) > 0:
+            listener.settimeout(remaining)
+            conn, _ = listener.accept()
+            with conn:
+                conn.settimeout(max(deadline - time.monotonic(), 0.001))
+                data = b""
+                with contextlib.suppress(OSError):
+                    while len(data) < len(SCOPED) and (chunk := conn.recv(len(SCOPED))):
+                        data += chunk
+                        if chunk.endswith(b"\n"):
+                            break
+                ok = data == SCOPED and in_scope(scope)
+                with contextlib.suppress(OSError):
+                    conn.sendall(b'{"scoped": true}\n' if ok else
+                                 b'{"error": "the container is not in its scope yet"}\n')
+                if data == SCOPED:
+                    return ok
+    except OSError:  # TimeoutError included
+        return False
+    finally:
+        with contextlib.suppress(OSError):
+            listener.settimeout(None)
+    return False
+
+
 def oom_killed() -> bool:
     """Whether the kernel's OOM killer has killed anything in our cgroup (v1 or v2)."""
     with open("/proc/self/cgroup") as f:
@@ -129,6 +169,7 @@ class Session:
     clients: list[Client] = field(default_factory=list)
     journal: JournalSink | None = None
     exit_code: int | None = None
+    waiters: list[socket.socket] = field(default_factory=list)  # exec_wait connections
 
     def send(self, stream: int, data: bytes) -> None:
         """Forward DATA to the journal and every client that asked for STREAM."""
@@ -227,11 +268,9 @@ class Monitor:
 
     def start_workload(self) -> tuple[int, str]:
         """Fork the container's PID 1; return (pid, "") or (exit code, why it failed)."""
-        deadline = time.monotonic() + 30
-        while not in_scope(self.spec.scope):
-            if time.monotonic() > deadline:
-                return -125, f"systemd did not move the monitor into {self.spec.scope}"
-            time.sleep(0.001)
+        # serve() waited for the daemon's "scoped": this only confirms it.
+        if not in_scope(self.spec.scope):
+            return -125, f"systemd did not move the monitor into {self.spec.scope}"
         fds, ours, theirs = make_stdio(self.spec.tty, self.spec.open_stdin, self.main)
         err_r, err_w = os.pipe()
         # Made here, where /proc still names our children by the pids fork() returns.
@@ -376,6 +415,17 @@ class Monitor:
             elif op == "exec" and self.main.pid and self.main.exit_code is None:
                 self.start_exec(req, conn)
                 return
+            elif op == "exec_wait":
+                # Answered when the session's process is reaped (`reaped`): the daemon
+                # awaits its exit status instead of polling exec_status.
+                s = self.execs.get(str(req.get("id")))
+                if s is None:
+                    reply(conn, error="no such exec")
+                elif s.exit_code is None:
+                    s.waiters.append(conn)
+                    return
+                else:
+                    reply(conn, exit_code=s.exit_code)
             elif op == "exec_status":
                 s = self.execs.get(str(req.get("id")))
                 if s is None:
@@ -445,6 +495,12 @@ class Monitor:
         session.exit_code = code if code >= 0 else 128 - code
         self.sel.unregister(session.pidfd)
         os.close(session.pidfd)
+        # The status first: it is on its way before the session's stream ends below.
+        for waiter in session.waiters:
+            with contextlib.suppress(OSError):
+                reply(waiter, exit_code=session.exit_code)
+            waiter.close()
+        session.waiters.clear()
         # The process is gone but a pipe may still hold output (or a grandchild may
         # hold it open): drain what is there now, without waiting for EOF.
         for fd in list(session.outputs):
@@ -507,13 +563,16 @@ def serve(spec: LaunchSpec, listener: socket.socket) -> NoReturn:
     try:
         # Touch as little as possible until systemd has moved us into the container's
         # scope: memory pages copied before the move are charged to the daemon's cgroup.
-        deadline = time.monotonic() + 30
-        while not in_scope(spec.scope):
-            if time.monotonic() > deadline:
-                os._exit(125)
-            time.sleep(0.0005)
+        # The daemon tells us once StartTransientUnit's job is done; until then we sleep
+        # in accept().
+        if not wait_scoped(listener, spec.scope):
+            os._exit(125)
         os.setsid()
         sc.set_process_name("sdc-monitor")
+        # The monitor shares the container's memory limit; the kernel's OOM killer must
+        # pick the workload, never the witness of its death (conmon does the same).
+        # Every child sets its own score back (sandbox.reset_oom_score).
+        sandbox.protect_from_oom()
         for sig in IGNORED:
             with contextlib.suppress(OSError, ValueError):
                 signal.signal(sig, signal.SIG_IGN)

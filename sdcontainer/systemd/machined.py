@@ -14,26 +14,16 @@ machined refuses (it must be a valid host name), only costs a log line.
 from __future__ import annotations
 
 import logging
-import threading
 
-from pystemd.dbusexc import DBusBaseError as DBusError
-from pystemd.machine1 import Manager
-
-from ..errors import SystemdError
-from .units import thread_bus
+from ..errors import SdcError, SystemdError
+from .bus import system_bus
 
 log = logging.getLogger(__name__)
 
 SERVICE = "sdcontainer"
-_local = threading.local()
-
-
-def _manager() -> Manager:
-    manager: Manager | None = getattr(_local, "manager", None)
-    if manager is None:
-        manager = Manager(bus=thread_bus(), _autoload=True)
-        _local.manager = manager
-    return manager
+MACHINED = "org.freedesktop.machine1"
+MACHINED_PATH = "/org/freedesktop/machine1"
+MACHINED_IFACE = "org.freedesktop.machine1.Manager"
 
 
 def machine_id(container_id: str) -> bytes:
@@ -47,32 +37,39 @@ def machine_name(name: str) -> str:
     return name.replace("_", "-")
 
 
-def register(name: str, container_id: str, leader: int, root_directory: str) -> None:
+async def register(name: str, container_id: str, leader: int, root_directory: str) -> None:
     """Register container NAME, whose PID 1 is LEADER, as a machine of class container."""
+    what = f"cannot register {name} with systemd-machined"
     if leader <= 1:
         # machined reads leader 0 as "the caller": it would register the daemon itself,
         # and stop sdcontainerd.service when it collects that machine.
-        raise SystemdError(f"cannot register {name} with systemd-machined: no leader process")
+        raise SystemdError(f"{what}: no leader process")
+    bus = await system_bus()
     try:
-        _manager().Manager.RegisterMachine(
-            machine_name(name).encode(), machine_id(container_id), SERVICE.encode(),
-            b"container", leader, root_directory.encode())
-    except DBusError as e:
-        raise SystemdError(f"cannot register {name} with systemd-machined: {e}") from e
+        await bus.call(MACHINED, MACHINED_PATH, MACHINED_IFACE, "RegisterMachine", "sayssus",
+                       [machine_name(name), machine_id(container_id), SERVICE, "container",
+                        leader, root_directory], what=what)
+    except SdcError as e:
+        # Registration is a courtesy: whatever machined says, it is no error of the user's.
+        raise SystemdError(str(e)) from e
 
 
-def unregister(name: str) -> None:
+async def unregister(name: str) -> None:
     """Forget machine NAME; no error if machined already did."""
+    bus = await system_bus()
     try:
-        _manager().Manager.UnregisterMachine(machine_name(name).encode())
-    except DBusError as e:
-        log.debug("unregistering %s: %s", name, e)
+        await bus.call(MACHINED, MACHINED_PATH, MACHINED_IFACE, "UnregisterMachine", "s",
+                       [machine_name(name)], what=f"cannot unregister {name}")
+    except SdcError as e:
+        log.debug("%s", e)
 
 
-def registered(name: str) -> bool:
+async def registered(name: str) -> bool:
     """Whether machined knows a machine NAME."""
+    bus = await system_bus()
     try:
-        _manager().Manager.GetMachine(machine_name(name).encode())
-    except DBusError:
+        await bus.call(MACHINED, MACHINED_PATH, MACHINED_IFACE, "GetMachine", "s",
+                       [machine_name(name)], what=f"cannot look up {name}")
+    except SdcError:
         return False
     return True

@@ -1,81 +1,45 @@
-"""Everything sdcontainer asks of systemd's manager, over D-Bus with pystemd.
+"""Everything sdcontainer asks of systemd's manager, over the daemon's one bus (bus.py).
 
 Each container is a transient scope in its own slice.  The scope is created
 with `PIDs=[monitor]` before the workload exists, so every process of the
 container is accounted to it from its first instruction.
 
-sd-bus connections are not thread-safe: each thread gets its own.
+Every function runs on the daemon's event loop.  Waits are for systemd's
+signals (JobRemoved for a job, UnitRemoved or PropertiesChanged for a unit
+that goes), each opened before the call that causes it, with a deadline.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import signal
-import threading
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pystemd.dbusexc import DBusBaseError as DBusError
-from pystemd.dbuslib import DBus
-from pystemd.systemd1 import Manager, Unit, unit_signatures
+from dbus_fast import DBusError, Variant
 
 from .. import paths
-from ..errors import Conflict, InvalidArgument, NotFound, SystemdError, Unsupported
+from ..errors import SdcError, SystemdError
+from .bus import (
+    MANAGER_IFACE,
+    PROPERTIES_IFACE,
+    SYSTEMD,
+    UNIT_IFACE,
+    Signal,
+    SignalLog,
+    SystemBus,
+    map_error,
+    system_bus,
+)
 
 log = logging.getLogger(__name__)
 
-# pystemd's property table lacks PIDs; this is the one place we extend it.
-unit_signatures.KNOWN_UNIT_SIGNATURES.setdefault(b"PIDs", b"au")
-unit_signatures.KNOWN_UNIT_SIGNATURES.setdefault(b"DeviceAllow", b"a(ss)")
-
-_local = threading.local()
-
-
-def thread_bus() -> DBus:
-    """This thread's connection to the system bus (sd-bus connections are per thread)."""
-    bus: DBus | None = getattr(_local, "bus", None)
-    if bus is None:
-        bus = DBus()
-        bus.open()
-        _local.bus = bus
-    return bus
-
-
-def _manager() -> Manager:
-    manager: Manager | None = getattr(_local, "manager", None)
-    if manager is None:
-        manager = Manager(bus=thread_bus(), _autoload=True)
-        _local.manager = manager
-    return manager
-
-
-def _unit(name: str) -> Unit:
-    _manager()
-    return Unit(name.encode(), bus=thread_bus(), _autoload=True)
-
-
-def _error(e: DBusError, what: str) -> Exception:
-    text = str(e)
-    name = type(e).__name__
-    lowered = text.lower()
-    if "freez" in lowered and "support" in lowered:
-        return Unsupported(f"{what}: {text}")
-    if "not loaded" in lowered or "not found" in lowered or "NoSuchUnit" in name:
-        return NotFound(f"{what}: {text}")
-    if "already exists" in lowered:
-        return Conflict(f"{what}: {text}")
-    if "invalid" in lowered:
-        return InvalidArgument(f"{what}: {text}")
-    return SystemdError(f"{what}: {text}")
-
-
-def _call(what: str, fn: Any, *args: Any) -> Any:
-    try:
-        return fn(*args)
-    except DBusError as e:
-        raise _error(e, what) from e
+SCOPE_IFACE = "org.freedesktop.systemd1.Scope"
+JOB_TIMEOUT = 30.0  # seconds; a transient unit's start job finishes in milliseconds
+UNIT_EXISTS = "org.freedesktop.systemd1.UnitExists"
 
 
 def escape(name: str) -> str:
@@ -85,6 +49,13 @@ def escape(name: str) -> str:
     called "my-app" must get "sdcontainer-my\\x2dapp.slice", not a child of "my".
     """
     return "".join(f"\\x{ord(c):02x}" if c == "-" else c for c in name)
+
+
+def object_path(unit: str) -> str:
+    """UNIT's object path, escaped as sd-bus escapes labels (bus_label_escape)."""
+    label = "".join(ch if ch.isascii() and ch.isalnum() else f"_{ord(ch):02x}"
+                    for ch in unit.encode().decode("latin-1"))
+    return f"/org/freedesktop/systemd1/unit/{label or '_'}"
 
 
 @dataclass(frozen=True)
@@ -100,131 +71,246 @@ class ScopeLimits:
     device_allow: tuple[tuple[str, str], ...] = ()
 
 
+Properties = list[tuple[str, Variant]]
+
+
+def prop(name: str, signature: str, value: Any) -> tuple[str, Variant]:
+    """One property of a transient unit: NAME, its D-Bus SIGNATURE and VALUE."""
+    return (name, Variant(signature, value))
+
+
 def slice_for(name: str) -> str:
     """The slice unit of container NAME (a child of sdcontainer.slice)."""
     return paths.slice_name(escape(name))
 
 
-def start_scope(name: str, pid: int, description: str, limits: ScopeLimits) -> None:
-    """Create scope sdcontainer-NAME.scope holding PID, in its own slice."""
-    scope = paths.scope_name(name)
-    props: dict[bytes, Any] = {
-        b"Description": description.encode(),
-        b"Slice": slice_for(name).encode(),
-        b"PIDs": [pid],
-        b"Delegate": True,
-        b"KillSignal": int(limits.kill_signal),
-        b"SendSIGKILL": True,
-        b"TimeoutStopUSec": max(limits.stop_timeout_s, 0) * 1_000_000,
-        b"CollectMode": b"inactive-or-failed",
+def scope_properties(name: str, pid: int, description: str,
+                     limits: ScopeLimits) -> Properties:
+    """The properties of container NAME's scope, as StartTransientUnit takes them."""
+    props: Properties = [
+        ("Description", Variant("s", description)),
+        ("Slice", Variant("s", slice_for(name))),
+        ("PIDs", Variant("au", [pid])),
+        ("Delegate", Variant("b", True)),
+        ("KillSignal", Variant("i", int(limits.kill_signal))),
+        ("SendSIGKILL", Variant("b", True)),
+        ("TimeoutStopUSec", Variant("t", max(limits.stop_timeout_s, 0) * 1_000_000)),
+        ("CollectMode", Variant("s", "inactive-or-failed")),
         # No default dependencies (they would order us after sysinit and basic), but an
         # explicit stop at shutdown, so containers get their own signal and timeout
         # instead of systemd-shutdown's final SIGTERM/SIGKILL sweep; ordering after
         # sdcontainerd makes them stop before it, so it sees and records their exit.
-        b"DefaultDependencies": False,
-        b"Conflicts": [b"shutdown.target"],
-        b"Before": [b"shutdown.target"],
-        b"After": [b"sdcontainerd.service"],
-    }
+        ("DefaultDependencies", Variant("b", False)),
+        ("Conflicts", Variant("as", ["shutdown.target"])),
+        ("Before", Variant("as", ["shutdown.target"])),
+        ("After", Variant("as", ["sdcontainerd.service"])),
+    ]
     if limits.memory_max:
-        props[b"MemoryMax"] = limits.memory_max
+        props.append(("MemoryMax", Variant("t", limits.memory_max)))
     if limits.cpu_quota_per_sec_us:
-        props[b"CPUQuotaPerSecUSec"] = limits.cpu_quota_per_sec_us
+        props.append(("CPUQuotaPerSecUSec", Variant("t", limits.cpu_quota_per_sec_us)))
     if limits.tasks_max:
-        props[b"TasksMax"] = limits.tasks_max
+        props.append(("TasksMax", Variant("t", limits.tasks_max)))
     if limits.device_policy != "auto":
         # Device access is systemd's to enforce: the policy lives on the unit.
-        props[b"DevicePolicy"] = limits.device_policy.encode()
-        props[b"DeviceAllow"] = [(p.encode(), perms.encode()) for p, perms in limits.device_allow]
+        props.append(("DevicePolicy", Variant("s", limits.device_policy)))
+        props.append(("DeviceAllow", Variant("a(ss)", [list(d) for d in limits.device_allow])))
+    return props
+
+
+def _job_done(job: str) -> Callable[[Signal], bool]:
+    """Matches JOB's JobRemoved(id, job, unit, result)."""
+    return lambda s: s.member == "JobRemoved" and len(s.body) >= 4 and s.body[1] == job
+
+
+async def _await_job(log_: SignalLog, job: str, what: str, timeout: float) -> None:
+    """Wait for JOB's JobRemoved (in LOG_, opened before the call); raise unless 'done'."""
     try:
-        _manager().Manager.StartTransientUnit(scope.encode(), b"fail", props)
+        async with asyncio.timeout(timeout):
+            s = await log_.wait_for(_job_done(job))
+    except TimeoutError:
+        raise SystemdError(f"{what}: systemd did not finish job {job} within "
+                           f"{timeout:g} s") from None
+    result = str(s.body[3])
+    if result != "done":
+        raise SystemdError(f"{what}: the job ended with result '{result}'")
+
+
+async def _start_transient(bus: SystemBus, unit: str, mode: str, props: Properties,
+                           aux: list[tuple[str, Properties]], what: str) -> None:
+    """StartTransientUnit, returning once its job is done (DBusError as it came)."""
+    with bus.signals() as log_:
+        body = await bus.call_raw(SYSTEMD, "/org/freedesktop/systemd1", MANAGER_IFACE,
+                                  "StartTransientUnit", "ssa(sv)a(sa(sv))",
+                                  [unit, mode, props, aux])
+        await _await_job(log_, str(body[0]), what, JOB_TIMEOUT)
+
+
+async def start_transient(unit: str, mode: str, props: Properties,
+                          aux: list[tuple[str, Properties]]) -> None:
+    """Create transient UNIT (with auxiliary units AUX); return once its start job is done."""
+    bus = await system_bus()
+    what = f"cannot create {unit}"
+    try:
+        await _start_transient(bus, unit, mode, props, aux, what)
     except DBusError as e:
-        if "exists" not in str(e).lower():
-            raise _error(e, f"cannot create {scope}") from e
+        raise map_error(e, what) from e
+
+
+async def start_scope(name: str, pid: int, description: str, limits: ScopeLimits) -> None:
+    """Create scope sdcontainer-NAME.scope holding PID, in its own slice; return once
+    its start job is done (PID has been moved into it)."""
+    bus = await system_bus()
+    scope = paths.scope_name(name)
+    what = f"cannot create {scope}"
+    props = scope_properties(name, pid, description, limits)
+    try:
+        await _start_transient(bus, scope, "fail", props, [], what)
+    except DBusError as e:
+        if e.type != UNIT_EXISTS:
+            raise map_error(e, what) from e
         # A failed scope of an earlier container by this name (an OOM kill) is still
         # loaded: forget it and try once more (runc #3780).
-        reset_failed(scope)
-        _call(f"cannot create {scope}", _manager().Manager.StartTransientUnit,
-              scope.encode(), b"fail", props)
+        await reset_failed(scope)
+        try:
+            await _start_transient(bus, scope, "fail", props, [], what)
+        except DBusError as e2:
+            raise map_error(e2, what) from e2
 
 
-def stop(unit: str) -> None:
-    """Stop UNIT (systemd sends KillSignal, waits TimeoutStopSec, then SIGKILL)."""
-    _call(f"cannot stop {unit}", _manager().Manager.StopUnit, unit.encode(), b"replace")
+async def stop(unit: str) -> None:
+    """Stop UNIT (systemd sends KillSignal, waits TimeoutStopSec, then SIGKILL); returns
+    once the stop job is queued, not done."""
+    bus = await system_bus()
+    await bus.manager("StopUnit", "ss", [unit, "replace"], what=f"cannot stop {unit}")
 
 
-def kill(unit: str, sig: int, whom: str = "all") -> None:
+async def stop_and_wait(unit: str, mode: str, timeout: float) -> None:
+    """Stop UNIT and return once its stop job is done."""
+    bus = await system_bus()
+    what = f"cannot stop {unit}"
+    with bus.signals() as log_:
+        body = await bus.manager("StopUnit", "ss", [unit, mode], what=what)
+        await _await_job(log_, str(body[0]), what, timeout)
+
+
+async def kill(unit: str, sig: int, whom: str = "all") -> None:
     """Send SIG to the processes of UNIT."""
-    _call(f"cannot kill {unit}", _manager().Manager.KillUnit, unit.encode(), whom.encode(), sig)
+    bus = await system_bus()
+    await bus.manager("KillUnit", "ssi", [unit, whom, int(sig)], what=f"cannot kill {unit}")
 
 
-def reset_failed(unit: str) -> None:
+async def reset_failed(unit: str) -> None:
     """Forget a failed UNIT so its name can be reused (runc #3780); no error if absent."""
-    with contextlib.suppress(DBusError):
-        _manager().Manager.ResetFailedUnit(unit.encode())
+    bus = await system_bus()
+    with contextlib.suppress(SdcError):
+        await bus.manager("ResetFailedUnit", "s", [unit], what=f"cannot reset {unit}")
 
 
-def release(name: str) -> None:
+async def release(name: str) -> None:
     """After container NAME's scope has ended: forget a failed scope, stop its now empty slice."""
     scope = paths.scope_name(name)
-    wait_gone(scope, 10)
-    reset_failed(scope)
+    await wait_gone(scope, 10)
+    await reset_failed(scope)
     slice_unit = slice_for(name)
-    if active_state(slice_unit) in ("active", "activating"):
+    if await active_state(slice_unit) in ("active", "activating"):
         try:
-            _manager().Manager.StopUnit(slice_unit.encode(), b"fail")
-        except DBusError as e:
+            await stop_and_wait(slice_unit, "fail", 10)
+        except SdcError as e:
             log.debug("cannot stop %s: %s", slice_unit, e)
-        wait_gone(slice_unit, 10)
-    reset_failed(slice_unit)
+            await wait_gone(slice_unit, 10)
+    await reset_failed(slice_unit)
 
 
-def freeze(unit: str) -> None:
+async def freeze(unit: str) -> None:
     """Freeze (pause) UNIT; Unsupported where the host's cgroups cannot."""
-    _call(f"cannot pause {unit}", _manager().Manager.FreezeUnit, unit.encode())
+    bus = await system_bus()
+    await bus.manager("FreezeUnit", "s", [unit], what=f"cannot pause {unit}")
 
 
-def thaw(unit: str) -> None:
+async def thaw(unit: str) -> None:
     """Thaw (unpause) UNIT."""
-    _call(f"cannot unpause {unit}", _manager().Manager.ThawUnit, unit.encode())
+    bus = await system_bus()
+    await bus.manager("ThawUnit", "s", [unit], what=f"cannot unpause {unit}")
 
 
-def active_state(unit: str) -> str:
+async def _unit_path(bus: SystemBus, unit: str) -> str | None:
+    """UNIT's object path if systemd has it loaded (GetUnit never loads one)."""
+    try:
+        body = await bus.manager("GetUnit", "s", [unit], what=f"cannot look up {unit}")
+    except SdcError:
+        return None
+    return str(body[0])
+
+
+async def _get(bus: SystemBus, path: str, iface: str, prop: str) -> Any:
+    body = await bus.call(SYSTEMD, path, PROPERTIES_IFACE, "Get", "ss", [iface, prop],
+                          what=f"cannot read {prop}")
+    value = body[0]
+    return value.value if isinstance(value, Variant) else value
+
+
+async def active_state(unit: str) -> str:
     """UNIT's ActiveState ("active", "inactive", "failed", ...); "inactive" if unknown."""
-    try:
-        path = _manager().Manager.GetUnit(unit.encode())
-    except DBusError:
+    bus = await system_bus()
+    path = await _unit_path(bus, unit)
+    if path is None:
         return "inactive"
     try:
-        state: bytes = thread_bus().get_property(
-            b"org.freedesktop.systemd1", path, b"org.freedesktop.systemd1.Unit",
-            b"ActiveState", b"s")
-    except DBusError:
+        return str(await _get(bus, path, UNIT_IFACE, "ActiveState"))
+    except SdcError:
         return "inactive"
-    return state.decode()
 
 
-def wait_gone(unit: str, timeout: float) -> bool:
+def _gone(unit: str, path: str) -> Callable[[Signal], bool]:
+    """Matches UNIT's UnitRemoved, or its ActiveState turning inactive or failed."""
+    def match(s: Signal) -> bool:
+        if s.member == "UnitRemoved":
+            return bool(s.body and s.body[0] == unit)
+        if s.member == "PropertiesChanged" and s.path == path and len(s.body) >= 2:
+            state = s.body[1].get("ActiveState")
+            return isinstance(state, Variant) and state.value in ("inactive", "failed")
+        return False
+    return match
+
+
+async def wait_gone(unit: str, timeout: float) -> bool:
     """Wait until UNIT is no longer active; True if it went within TIMEOUT seconds."""
-    deadline = time.monotonic() + timeout
-    delay = 0.001  # a scope whose last process left goes inactive within milliseconds
-    while time.monotonic() < deadline:
-        if active_state(unit) in ("inactive", "failed"):
+    bus = await system_bus()
+    with bus.signals() as log_:
+        # Listening first, then looking: a change between the look and the wait is logged.
+        if await active_state(unit) in ("inactive", "failed"):
             return True
-        time.sleep(delay)
-        delay = min(delay * 2, 0.05)
-    return False
+        try:
+            async with asyncio.timeout(timeout):
+                await log_.wait_for(_gone(unit, object_path(unit)))
+        except TimeoutError:
+            return False
+    return True
 
 
-def properties(unit: str, names: list[str]) -> dict[str, Any]:
-    """Read NAMES from UNIT's Unit and Scope interfaces."""
-    u = _unit(unit)
-    result: dict[str, Any] = {}
-    for n in names:
-        for iface in (u.Unit, u.Scope):
-            try:
-                result[n] = getattr(iface, n)
-                break
-            except (AttributeError, DBusError):
-                continue
-    return result
+async def properties(unit: str, names: list[str]) -> dict[str, Any]:
+    """Read NAMES from UNIT's Unit and Scope interfaces (those it has)."""
+    bus = await system_bus()
+    path = await _unit_path(bus, unit)
+    if path is None:
+        raise map_error(DBusError("org.freedesktop.systemd1.NoSuchUnit",
+                                  f"Unit {unit} not loaded."), f"cannot read {unit}")
+    found: dict[str, Any] = {}
+    for iface in (UNIT_IFACE, SCOPE_IFACE):
+        try:
+            body = await bus.call(SYSTEMD, path, PROPERTIES_IFACE, "GetAll", "s", [iface],
+                                  what=f"cannot read {unit}")
+        except SdcError:
+            continue
+        for n, v in body[0].items():
+            if n in names and n not in found:
+                found[n] = v.value if isinstance(v, Variant) else v
+    return found
+
+
+async def system_state() -> str:
+    """systemd's SystemState ("running", "stopping", ...)."""
+    bus = await system_bus()
+    return str(await _get(bus, "/org/freedesktop/systemd1", MANAGER_IFACE, "SystemState"))
+

@@ -1,4 +1,4 @@
-"""org.sdcontainer1 on the system bus, driven by busctl and a dbus-next client."""
+"""org.sdcontainer1 on the system bus, driven by busctl and a dbus-fast client."""
 
 from __future__ import annotations
 
@@ -89,9 +89,9 @@ def test_busctl_lifecycle(busybox: str, name: str) -> None:
 
 
 def test_errors_are_named_bus_errors(daemon: None) -> None:
-    from dbus_next.aio.message_bus import MessageBus
-    from dbus_next.constants import BusType
-    from dbus_next.message import Message
+    from dbus_fast.aio.message_bus import MessageBus
+    from dbus_fast.constants import BusType
+    from dbus_fast.message import Message
 
     async def go() -> list[tuple[str, str]]:
         bus = await MessageBus(bus_type=BusType.SYSTEM).connect()
@@ -112,10 +112,10 @@ def test_errors_are_named_bus_errors(daemon: None) -> None:
     assert errors[3][0] == "org.freedesktop.DBus.Error.InvalidArgs"
 
 
-def test_signals_seen_by_a_dbus_next_client(busybox: str, name: str) -> None:
-    from dbus_next.aio.message_bus import MessageBus
-    from dbus_next.constants import BusType, MessageType
-    from dbus_next.message import Message
+def test_signals_seen_by_a_dbus_fast_client(busybox: str, name: str) -> None:
+    from dbus_fast.aio.message_bus import MessageBus
+    from dbus_fast.constants import BusType, MessageType
+    from dbus_fast.message import Message
 
     async def go() -> list[tuple[str, list[Any]]]:
         bus = await MessageBus(bus_type=BusType.SYSTEM).connect()
@@ -243,9 +243,9 @@ def test_reads_are_authorised_by_polkit(users: None, busybox: str, name: str,
 # marker signal (sent by the test after the daemon's) arrives; print them.
 LISTENER = """
 import asyncio
-from dbus_next.aio.message_bus import MessageBus
-from dbus_next.constants import BusType, MessageType
-from dbus_next.message import Message
+from dbus_fast.aio.message_bus import MessageBus
+from dbus_fast.constants import BusType, MessageType
+from dbus_fast.message import Message
 
 async def main():
     bus = await MessageBus(bus_type=BusType.SYSTEM).connect()

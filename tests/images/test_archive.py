@@ -89,7 +89,7 @@ def test_save_read_by_skopeo(store: ImageStore, layout: Path, tmp_path: Path) ->
         assert len(manifest["layers"]) == 2
     # And our own loader reads it back into an empty store, keeping the id.
     other = ImageStore(tmp_path / "other", config=RegistriesConfig())
-    assert [i.id for i in other.load(saved)] == [store.resolve("app:1").id]
+    assert [i.id for i in load(other, saved)] == [store.resolve("app:1").id]
     assert other.resolve("app:1").repo_tags == ["app:1"]
 
 
@@ -180,7 +180,7 @@ def test_podman_round_trip(store: ImageStore, layout: Path, tmp_path: Path, runr
     theirs = tmp_path / "theirs.tar"
     podman(tmp_path, runroot, "save", "--format", fmt, "-o", str(theirs), "localhost/rt:1")
     other = ImageStore(tmp_path / "other", config=RegistriesConfig())
-    [back] = other.load(theirs)
+    [back] = load(other, theirs)
     assert back.id == img.id
     assert "localhost/rt:1" in back.repo_tags
     check_image(other, "localhost/rt:1")

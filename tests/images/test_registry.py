@@ -162,7 +162,7 @@ def test_unknown_tag(registry: Registry, store: ImageStore) -> None:
 def test_plain_http_needs_insecure(registry: Registry, tmp_path: Path) -> None:
     strict = ImageStore(tmp_path / "s", config=RegistriesConfig(insecure=()))
     with pytest.raises(RegistryError, match="TLS"):
-        strict.pull(f"{registry.host}/test/one:1")
+        pull(strict, f"{registry.host}/test/one:1")
 
 
 def test_login_and_pull_with_auth(auth_registry: Registry, store: ImageStore,

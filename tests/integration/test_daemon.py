@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 
 from .conftest import SOCKET, sdc, sh, systemctl, unit_property, wait_for
 
@@ -29,8 +28,9 @@ def test_restart_keeps_running_containers(busybox: str, name: str) -> None:
 def test_exit_while_daemon_down(busybox: str, name: str) -> None:
     sdc("run", "-d", "--name", name, busybox, "sh", "-c", "sleep 1; exit 12", check=True)
     systemctl("stop", "sdcontainerd.service", check=True)
-    time.sleep(2)
-    assert unit_property(f"sdcontainer-{name}.scope", "ActiveState") in ("inactive", "")
+    # The workload exits (after its sleep 1) while the daemon is down.
+    assert wait_for(lambda: unit_property(f"sdcontainer-{name}.scope", "ActiveState")
+                    in ("inactive", ""), timeout=10)
     systemctl("start", "sdcontainerd.service", check=True)
     assert wait_for(lambda: sdc("ps").returncode == 0)
     st = json.loads(sdc("inspect", name).stdout)[0]["State"]
@@ -40,7 +40,8 @@ def test_exit_while_daemon_down(busybox: str, name: str) -> None:
 def test_rm_container_removed_while_down(busybox: str, name: str) -> None:
     sdc("run", "-d", "--rm", "--name", name, busybox, "sh", "-c", "sleep 1", check=True)
     systemctl("stop", "sdcontainerd.service", check=True)
-    time.sleep(2)
+    assert wait_for(lambda: unit_property(f"sdcontainer-{name}.scope", "ActiveState")
+                    in ("inactive", ""), timeout=10)
     systemctl("start", "sdcontainerd.service", check=True)
     assert wait_for(lambda: sdc("ps").returncode == 0)
     assert sdc("inspect", name).returncode == 1

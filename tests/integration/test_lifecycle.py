@@ -68,8 +68,8 @@ def test_workload_is_in_the_scope(busybox: str, name: str) -> None:
 
 def test_stop_of_handler_is_fast(busybox: str, name: str) -> None:
     sdc("run", "-d", "--name", name, busybox, "sh", "-c",
-        "trap 'exit 0' TERM; while true; do sleep 0.1; done", check=True)
-    time.sleep(0.3)
+        "trap 'exit 0' TERM; echo trapped; while true; do sleep 0.1; done", check=True)
+    assert wait_for(lambda: "trapped" in sdc("logs", name).stdout)  # the handler is set
     t0 = time.monotonic()
     r = sdc("stop", name)
     elapsed = time.monotonic() - t0
@@ -99,8 +99,8 @@ def test_stop_t_overrides_the_timeout(busybox: str, name: str) -> None:
 
 def test_kill_hup_reaches_a_handler(busybox: str, name: str) -> None:
     sdc("run", "-d", "--name", name, busybox, "sh", "-c",
-        "trap 'echo got-hup' HUP; while true; do sleep 0.1; done", check=True)
-    time.sleep(0.3)
+        "trap 'echo got-hup' HUP; echo trapped; while true; do sleep 0.1; done", check=True)
+    assert wait_for(lambda: "trapped" in sdc("logs", name).stdout)  # the handler is set
     assert sdc("kill", "-s", "HUP", name).returncode == 0
     assert wait_for(lambda: "got-hup" in sdc("logs", name).stdout)
     assert state(name)["Running"]
@@ -111,7 +111,8 @@ def test_kill_hup_reaches_a_handler(busybox: str, name: str) -> None:
 def test_init_forwards_sigterm(busybox: str, name: str) -> None:
     sdc("run", "-d", "--name", name, "--init", "--stop-timeout", "20", busybox, "sleep", "100",
         check=True)
-    time.sleep(0.2)
+    # The init has started its child: the signal must reach the workload, not a fork.
+    assert wait_for(lambda: "sleep 100" in sdc("top", name).stdout)
     t0 = time.monotonic()
     assert sdc("stop", name).returncode == 0
     assert time.monotonic() - t0 < 5
@@ -129,8 +130,9 @@ def test_init_reaps_zombies(busybox: str, name: str) -> None:
     other = name + "-noinit"
     try:
         sdc("run", "-d", "--name", other, busybox, "sh", "-c", orphan_maker, check=True)
-        time.sleep(1)
-        assert zombies(other) == 1  # without an init, nobody reaps the orphan
+        # Without an init, nobody reaps the orphan once it exits (after 0.2 s; both
+        # containers' orphans are gone by then, this one's having started first).
+        assert wait_for(lambda: zombies(other) == 1)
         assert zombies(name) == 0
     finally:
         sdc("rm", "-f", other)
@@ -138,8 +140,8 @@ def test_init_reaps_zombies(busybox: str, name: str) -> None:
 
 def test_systemctl_stop_is_recorded(busybox: str, name: str) -> None:
     sdc("run", "-d", "--name", name, busybox, "sh", "-c",
-        "trap 'exit 42' TERM; while true; do sleep 0.1; done", check=True)
-    time.sleep(0.3)
+        "trap 'exit 42' TERM; echo trapped; while true; do sleep 0.1; done", check=True)
+    assert wait_for(lambda: "trapped" in sdc("logs", name).stdout)  # the handler is set
     systemctl("stop", f"sdcontainer-{name}.scope", check=True)
     assert wait_for(lambda: state(name)["Status"] == "exited")
     assert state(name)["ExitCode"] == 42

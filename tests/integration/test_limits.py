@@ -27,6 +27,21 @@ def test_memory_limit_kills_an_allocator(busybox: str, name: str) -> None:
     assert st["ExitCode"] == 137
 
 
+def test_the_oom_killer_picks_the_workload_not_the_monitor(busybox: str, name: str) -> None:
+    sdc("run", "-d", "--name", name, busybox, "sleep", "100", check=True)
+    pid = json.loads(sdc("inspect", name).stdout)[0]["State"]["Pid"]
+    monitor = sh("ps", "-o", "ppid=", "-p", str(pid)).stdout.strip()
+    with open(f"/proc/{monitor}/comm") as f:
+        assert f.read().strip() == "sdc-monitor"
+    with open(f"/proc/{monitor}/oom_score_adj") as f:
+        monitor_adj = int(f.read())
+    workload = int(sdc("exec", name, "cat", "/proc/1/oom_score_adj").stdout)
+    session = int(sdc("exec", name, "cat", "/proc/self/oom_score_adj").stdout)
+    # -1000 for the monitor and 0 for the rest where root may lower scores; otherwise
+    # the monitor keeps 0 and the container's processes take the maximum.
+    assert (monitor_adj, workload, session) in ((-1000, 0, 0), (0, 1000, 1000))
+
+
 def test_under_the_limit_is_fine(busybox: str) -> None:
     r = sdc("run", "--rm", "-m", "64m", busybox, "dd", "if=/dev/zero", "of=/dev/null",
             "bs=8M", "count=1")

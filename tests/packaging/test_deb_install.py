@@ -83,7 +83,7 @@ def test_installed_through_apt(installed: Path) -> None:
     assert sh("dpkg-query", "-W", "-f=${Version}", "sdcontainer").stdout == \
         re.search(r"_([^_]+)_all\.deb$", installed.name).group(1)  # type: ignore[union-attr]
     # Debian's python3 imports the packaged code, next to Debian's libraries.
-    r = sh("/usr/bin/python3", "-c", "import sdcontainer, pystemd, dbus_next, pyroute2; "
+    r = sh("/usr/bin/python3", "-c", "import sdcontainer, pystemd, dbus_fast, pyroute2; "
            "print(sdcontainer.__file__); print(pyroute2.__file__)")
     assert r.stdout.splitlines()[0] == "/usr/lib/python3/dist-packages/sdcontainer/__init__.py"
     assert r.stdout.splitlines()[1].startswith("/usr/lib/python3/dist-packages/")

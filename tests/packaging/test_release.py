@@ -57,7 +57,7 @@ def test_deb_metadata(deb: Path) -> None:
                              re.M))
     assert fields["Version"] == version() and fields["Architecture"] == "all"
     depends = fields["Depends"]
-    for pkg in ("python3-pystemd", "python3-dbus-next", "python3-pyroute2", "nftables",
+    for pkg in ("python3-pystemd", "python3-dbus-fast", "python3-pyroute2", "nftables",
                 "iproute2", "systemd", "dbus", "python3:any"):
         assert re.search(rf"(^|, ){re.escape(pkg)}( \(|,|$)", depends), (pkg, depends)
     assert "busybox" not in depends
@@ -175,7 +175,7 @@ def test_pkgbuild_parses() -> None:
     lines = r.stdout.splitlines()
     assert lines[0] == f"sdcontainer {version()} any"
     assert "build" in lines and "package" in lines
-    assert {"python-pystemd", "python-dbus-next", "python-pyroute2", "nftables"} <= set(lines)
+    assert {"python-pystemd", "python-dbus-fast", "python-pyroute2", "nftables"} <= set(lines)
 
 
 def test_install_data_refuses_unknown_files(tmp_path: Path) -> None:

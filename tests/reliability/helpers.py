@@ -172,12 +172,15 @@ def _check_once() -> None:
         if d.name.endswith(".corrupt"):
             continue
         assert d.name in ids, ("leftover container directory", d)
-        assert not [p for p in d.iterdir() if p.name.endswith(".tmp")], ("temp record", d)
+        assert not temp_files(d), ("temp record", temp_files(d))
         json.loads((d / "container.json").read_text())
     rundirs = RUN / "containers"
     if rundirs.is_dir():
         left = {d.name for d in rundirs.iterdir()} - ids
         assert not left, ("leftover runtime directories", left)
+    for d in (STATE / "networks", STATE / "networks" / "endpoints", STATE / "images"):
+        if d.is_dir():
+            assert not temp_files(d), ("temp record", temp_files(d))
     endpoints = STATE / "networks" / "endpoints"
     if endpoints.is_dir():
         eps = {f.stem for f in endpoints.glob("*.json")}
@@ -185,6 +188,18 @@ def _check_once() -> None:
     tmp = STATE / "images" / "tmp"
     if tmp.is_dir():
         assert not list(tmp.iterdir()), ("half-pulled blobs or layers", list(tmp.iterdir()))
+
+
+# fileio.write_json_atomic's temporary files: mkstemp(prefix=".NAME.") adds eight of
+# tempfile's random characters.  Other writers use NAME.tmp.
+MKSTEMP_TEMP = re.compile(r"\..+\.[a-z0-9_]{8}")
+
+
+def temp_files(d: Path) -> list[str]:
+    """The names in directory D that a writer left half-done (the atomic writer's
+    temporary files), none of which may outlive the write."""
+    return sorted(p.name for p in d.iterdir()
+                  if MKSTEMP_TEMP.fullmatch(p.name) or p.name.endswith(".tmp"))
 
 
 def rm_all() -> None:

@@ -15,10 +15,13 @@ from .api import UnixHTTP, call
 from .helpers import STATE, check_invariants, inspect, main_pid
 
 
-def collect_events(stop: threading.Event, out: list[dict[str, object]]) -> None:
+def collect_events(stop: threading.Event, out: list[dict[str, object]],
+                   ready: threading.Event | None = None) -> None:
     conn = UnixHTTP(timeout=60)
     conn.request("GET", "/events")
     r = conn.getresponse()
+    if ready is not None:
+        ready.set()  # the daemon subscribes before it sends the head: nothing is missed
     while not stop.is_set():
         line = r.fp.readline()
         if not line:
@@ -34,10 +37,10 @@ def collect_events(stop: threading.Event, out: list[dict[str, object]]) -> None:
 
 def test_oom_is_recorded(busybox: str, name: str) -> None:
     events: list[dict[str, object]] = []
-    stop = threading.Event()
-    t = threading.Thread(target=collect_events, args=(stop, events), daemon=True)
+    stop, ready = threading.Event(), threading.Event()
+    t = threading.Thread(target=collect_events, args=(stop, events, ready), daemon=True)
     t.start()
-    time.sleep(0.3)
+    assert ready.wait(10), "no answer to GET /events"
     r = sdc("run", "--name", name, "-m", "32m", "--network", "none", busybox,
             "sh", "-c", "tail /dev/zero")
     assert r.returncode == 137, r.stderr
@@ -49,11 +52,24 @@ def test_oom_is_recorded(busybox: str, name: str) -> None:
     stop.set()
 
 
+def pids_max_events(scope: str) -> int:
+    """How often the pids controller refused SCOPE a fork (0 if it cannot be read)."""
+    cgroup = unit_property(scope, "ControlGroup")
+    for base in ("/sys/fs/cgroup", "/sys/fs/cgroup/pids"):  # unified, or hybrid's v1
+        try:
+            text = Path(f"{base}{cgroup}/pids.events").read_text()
+        except OSError:
+            continue
+        return int(dict(line.split() for line in text.splitlines()).get("max", 0))
+    return 0
+
+
 def test_fork_bomb_stops_at_pids_limit(busybox: str, name: str) -> None:
     assert sdc("run", "-d", "--name", name, "--pids-limit", "40", "--network", "none", busybox,
                "sh", "-c", "b() { b | b & }; b; sleep 1000").returncode == 0
     scope = f"sdcontainer-{name}.scope"
-    time.sleep(3)
+    # The bomb has hit the limit once the kernel refused it a fork (pids.events max).
+    assert wait_for(lambda: pids_max_events(scope) > 0, timeout=20)
     tasks = int(unit_property(scope, "TasksCurrent") or 0)
     assert 0 < tasks <= 40, tasks
     t0 = time.monotonic()

@@ -128,7 +128,8 @@ def test_notify_waits_for_ready(declare) -> None:  # type: ignore[no-untyped-def
                    f'command = ["/usr/bin/python3", "-c", {json.dumps(script)}]\n')
     assert "--sdnotify=container" in (GEN / unit).read_text()
     systemctl("start", "--no-block", unit, check=True)
-    time.sleep(1.5)
+    # The workload is up and will not send READY=1 for 3 s: the unit must still wait.
+    assert wait_for(lambda: "preparing" in sdc("logs", "gen-notify").stdout, timeout=15)
     assert unit_property(unit, "ActiveState") == "activating"
     assert wait_for(lambda: unit_property(unit, "ActiveState") == "active", timeout=15)
     assert unit_property(unit, "StatusText") == "ready from the workload"
@@ -168,7 +169,7 @@ def test_generate_systemd_from_container(busybox: str, name: str, tmp_path: Path
     assert r.returncode == 0, r.stderr
     # Same renderer as the generator: the same unit from the equivalent file.
     out = subprocess.run([sys.executable, "-c", (
-        "from sdcontainer import generator as g; import sys;"
+        "from sdcontainer.systemd import generator as g; import sys;"
         f"c = g.parse({{'image': 'busybox', 'command': ['sleep', '1000'], 'env': ['A=1'],"
         f"'stop-timeout': 4, 'restart': 'always', 'service': {{'wanted-by': "
         f"['multi-user.target']}}}}, '{name}'); sys.stdout.write(g.render(c))")],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
 import time
 
 from tests.integration.conftest import VENV_BIN, sdc, systemctl, unit_property, wait_for
@@ -38,9 +39,18 @@ def test_healthy_then_unhealthy_with_events(busybox: str, name: str) -> None:
         assert wait_for(lambda: unit_property(timer, "ActiveState") in ("inactive", ""))
         assert systemctl("is-active", f"sdcontainer-{name}.scope").stdout.strip() != "active"
     finally:
-        time.sleep(0.5)
+        # Read up to the last event expected rather than sleeping: it is emitted with the
+        # status inspect showed.  The timer ends the stream should it never come.
+        killer = threading.Timer(10, events.terminate)
+        killer.start()
+        seen = []
+        for line in events.stdout or []:
+            seen.append(line)
+            if "health_status: unhealthy" in line:
+                break
+        killer.cancel()
         events.terminate()
-        out = events.communicate(timeout=5)[0]
+        out = "".join(seen) + events.communicate(timeout=5)[0]
     assert "health_status: healthy" in out and "health_status: unhealthy" in out
 
 

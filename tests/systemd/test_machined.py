@@ -71,7 +71,8 @@ def test_short_lived_containers_never_register_the_daemon(busybox: str) -> None:
 
     with concurrent.futures.ThreadPoolExecutor(20) as pool:
         results = list(pool.map(lambda _: sdc("run", "--rm", busybox, "true"), range(20)))
-    assert all(r.returncode == 0 for r in results), [r.stderr for r in results][:3]
+    assert all(r.returncode == 0 for r in results), \
+        [(r.returncode, r.stdout, r.stderr) for r in results][:3]
     time.sleep(1)
     assert sh("systemctl", "is-active", "sdcontainerd.service", check=False).stdout.strip() \
         == "active"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 from tests.integration.conftest import sdc, systemctl, wait_for
 
@@ -79,14 +80,24 @@ def test_kill_restarts_always(busybox: str, name: str) -> None:
     assert systemctl("is-active", f"sdcontainer-{name}.scope").stdout.strip() == "active"
 
 
-def test_explicit_start_resets_count(busybox: str, name: str) -> None:
-    r = sdc("run", "-d", "--restart", "on-failure:1", "--name", name, busybox, "false")
+def test_explicit_start_resets_count(busybox: str, name: str, tmp_path: Path) -> None:
+    # Every run appends a line.  on-failure:1 allows one restart per explicit start:
+    # with the count reset, `start` brings two more runs; with the old count kept
+    # (1, the limit), only one.  RestartCount alone is 1 either way.
+    runs = tmp_path / "runs"
+    runs.touch()
+    r = sdc("run", "-d", "--restart", "on-failure:1", "--name", name, "-v", f"{tmp_path}:/data",
+            busybox, "sh", "-c", "echo run >> /data/runs; exit 1")
     assert r.returncode == 0, r.stderr
-    assert wait_for(lambda: inspect(name)["RestartCount"] == 1
-                    and inspect(name)["State"]["Status"] == "exited", timeout=10)
+
+    def settled(n: int) -> bool:
+        info = inspect(name)
+        return (len(runs.read_text().splitlines()) == n and info["RestartCount"] == 1
+                and info["State"]["Status"] == "exited" and not info["State"]["Restarting"])
+
+    assert wait_for(lambda: settled(2), timeout=10), runs.read_text()
     assert sdc("start", name).returncode == 0
-    assert wait_for(lambda: inspect(name)["RestartCount"] == 1
-                    and inspect(name)["State"]["Status"] == "exited", timeout=10)
+    assert wait_for(lambda: settled(4), timeout=10), (runs.read_text(), inspect(name)["State"])
 
 
 def test_invalid_policies(busybox: str, name: str) -> None:

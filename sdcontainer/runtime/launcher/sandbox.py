@@ -173,6 +173,33 @@ def limit_effective(caps: Sequence[str]) -> None:
     sc.capset(security.cap_mask([*caps, "SETUID", "SETGID"]) & permitted, permitted, 0)
 
 
+_OOM_PROTECTED = False
+
+
+def protect_from_oom() -> bool:
+    """Make the calling process (the monitor) the OOM killer's last choice (-1000), as
+    conmon does; False where we lack CAP_SYS_RESOURCE to lower our score."""
+    global _OOM_PROTECTED
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write("-1000")
+    except OSError:
+        return False
+    _OOM_PROTECTED = True
+    return True
+
+
+def reset_oom_score() -> None:
+    """Set the score of a process the monitor forks (the workload, an exec session).
+
+    Normally back to 0, undoing the monitor's -1000.  Where the monitor could not lower
+    its own score (root without CAP_SYS_RESOURCE), the workload raises its own to the
+    maximum instead (which needs no privilege): within the container's memory limit
+    the kernel must kill the workload, not the witness of its death."""
+    with open("/proc/self/oom_score_adj", "w") as f:
+        f.write("0" if _OOM_PROTECTED else "1000")
+
+
 def reset_signals() -> None:
     """Give the workload default dispositions and an empty mask (the monitor ignores many)."""
     for sig in signal.valid_signals():
@@ -217,6 +244,7 @@ def launch(spec: LaunchSpec, errfd: int, tty: socket.socket | None,
     user namespace to end up in (--userns=auto), made by the monitor."""
     try:
         try:
+            reset_oom_score()
             enter_namespaces(spec)
             socket.sethostname(spec.hostname)
             build_rootfs(spec, userns_fd)
@@ -252,6 +280,7 @@ def exec_session(spec: LaunchSpec, argv: list[str], cwd: str, user: str, env: Se
     try:
         try:
             sc.set_dumpable(False)
+            reset_oom_score()
             sc.setns(pid_ns, sc.CLONE_NEWPID)  # for our children only
             apply_labels(spec)
             for fd in namespaces:
