@@ -3,7 +3,7 @@
 
 PYTEST_ARGS ?= -q
 
-.PHONY: deps demo test test-unit test-packaging lint deb dist man bench
+.PHONY: deps demo test test-unit test-packaging lint deb dist man bench native
 
 deps:
 	tools/install-deps
@@ -22,6 +22,10 @@ test: deps
 	tests/reboot-check
 	tests/systemd-box -- bash -c 'cd "$(CURDIR)" && .venv/bin/pytest $(PYTEST_ARGS) tests --ignore=tests/packaging'
 	$(MAKE) test-packaging
+
+# The native monitor alone (tools/install-deps builds it too): native/sdc-monitor.c.
+native:
+	native/build .venv/libexec/sdcontainer/sdc-monitor
 
 # The unit tier: pure Python (the generator's golden files, restart and health rules,
 # the HTTP parser, mount plans, filters), no root, no box, a few seconds.  No `deps`:

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import profiling, report, scenarios
+from . import build, memory, profiling, report, scenarios
 from .engines import (
     PODMAN_DIR,
     REPO,
@@ -50,6 +50,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
                    help="runs sampled by py-spy (30; 0: no profile)")
     p.add_argument("--out", type=Path, default=REPO / "bench" / "results",
                    help="where the results go (bench/results)")
+    p.add_argument("--memory", action="store_true",
+                   help="only the supervisor's memory per container, with the Python monitor "
+                   "as well (memory.json, memory.md)")
+    p.add_argument("--build", action="store_true",
+                   help="only the image builds, cold and cached (build.json, build.md)")
     p.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -124,6 +129,18 @@ def inside(ns: argparse.Namespace) -> int:
     a, b = sdcontainer(), podman()
     engines = [a, b]
     prepare(engines)
+    if ns.memory:
+        sizes = [int(n) for n in ns.containers.split(",") if n.strip()]
+        return memory.run(a, b, sizes, ns.out, where, log)
+    if ns.build:
+        res = build.run(engines, ns.runs, log)
+        ns.out.mkdir(parents=True, exist_ok=True)
+        (ns.out / "build.json").write_text(json.dumps(
+            {"machine": machine(where), "runs": ns.runs, "results": res}, indent=1,
+            sort_keys=True) + "\n")
+        (ns.out / "build.md").write_text(build.markdown(res, ns.runs, where))
+        print(build.markdown(res, ns.runs, where))
+        return 0
     before = scenarios.leftovers(engines)  # containers that were there before us
     started = time.time()
     results: dict[str, Any] = {}
@@ -133,6 +150,7 @@ def inside(ns: argparse.Namespace) -> int:
     results["stop"] = scenarios.stop(engines, ns.runs, log)
     results["parallel"] = scenarios.parallel(engines, ns.parallel, ns.parallel_rounds, log)
     results["cli"] = scenarios.cli(engines, ns.runs, log)
+    results["build"] = build.run(engines, min(ns.runs, 10), log)
     results["density"] = [scenarios.density(engines, int(n), log)
                           for n in ns.containers.split(",") if n.strip()]
     results["leftovers"] = {k: v - before.get(k, 0)

@@ -58,6 +58,8 @@ def rows(record: dict[str, Any]) -> list[dict[str, Any]]:
             _get(d, A, "cgroup_overhead_kib"), _get(d, B, "cgroup_overhead_kib"))
         add(f"start {n}: MemAvailable drop per container", "KiB",
             _get(d, A, "system_kib_per_container"), _get(d, B, "system_kib_per_container"))
+    for key, label in (("cold", "no cache"), ("cached", "fully cached")):
+        add(f"build, 10 steps, {label}, median", "ms", *ms("build", key, "median"))
     par = r.get("parallel", {})
     add(f"{par.get('width', 20)} parallel run --rm: throughput", "runs/s",
         _get(par, A, "runs_per_second"), _get(par, B, "runs_per_second"), higher_better=True)

@@ -11,8 +11,6 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from .errors import SdcError
-
 
 def commit() -> str:
     """The git commit (12 hex digits, -dirty for uncommitted changes) of this build."""
@@ -23,12 +21,16 @@ def commit() -> str:
     top = Path(__file__).resolve().parent.parent
     if not (top / ".git").exists():
         return "unknown"
-    from .util.run import run
+    # subprocess directly, not util.run: that one brings asyncio into the CLI.
+    import subprocess
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(top), *args], capture_output=True, check=True,
+                              timeout=5).stdout.decode().strip()
 
     try:
-        head = run(["git", "-C", str(top), "rev-parse", "--short=12", "HEAD"], timeout=5)
-        dirty = run(["git", "-C", str(top), "status", "--porcelain", "--untracked-files=no"],
-                    timeout=5)
-    except SdcError:
+        head = git("rev-parse", "--short=12", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.SubprocessError):
         return "unknown"
-    return head.stdout.decode().strip() + ("-dirty" if dirty.stdout.strip() else "")
+    return head + ("-dirty" if dirty else "")

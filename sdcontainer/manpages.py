@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from . import __version__
+from .util import runflags
 
 # Positional destinations whose words are container names, for the completion.
 CONTAINER_ARGS = {"container", "containers", "names"}
@@ -127,6 +128,20 @@ SECURITY = [
 ]
 
 
+def container_keys_roff() -> list[str]:
+    """The run flags a .container file may set (sdcontainer.container(5)), from the one
+    flag table the parser and the generator use too."""
+    lines = [".SH CONTAINER FILE KEYS",
+             "These keys of a \\fB.container\\fR file (\\fBsdcontainer.container\\fR(5)) "
+             "become these \\fBrun\\fR flags; a list repeats the flag."]
+    for key, flag in runflags.by_key().items():
+        kinds = " or ".join(t.__name__.replace("str", "string").replace("dict", "table")
+                            for t in flag.toml_types)
+        lines += [".TP", f"\\fB{roff(key)}\\fR = \\fI{kinds}\\fR",
+                  f"\\fB{roff(flag.unit_flag)}\\fR: {roff(flag.help)}"]
+    return lines
+
+
 def cli_page(parser: argparse.ArgumentParser, description: str) -> str:
     """sdcontainer(1)."""
     lines = header("sdcontainer", 1, "User Commands")
@@ -138,7 +153,7 @@ def cli_page(parser: argparse.ArgumentParser, description: str) -> str:
               "\\fBsdcontainer\\-\\fR\\fINAME\\fR\\fB.scope\\fR; systemctl, journalctl and "
               "machinectl manage it as well.",
               ".SH OPTIONS", *options_roff(parser),
-              ".SH COMMANDS", *commands_roff(parser),
+              ".SH COMMANDS", *commands_roff(parser), *container_keys_roff(),
               ".SH EXIT STATUS",
               "\\fBrun\\fR exits with the container's status; 125 when the daemon refused, "
               "126 when the command could not be invoked, 127 when it was not found. "

@@ -244,9 +244,10 @@ def main(argv: list[str] | None = None) -> int:
 
         images = ImageStore(paths.IMAGES_DIR)
         engine = Engine(store, images, zygote)
-        engine.network = ContainerNetworking(
-            NetworkManager(paths.STATE_DIR, paths.RUN_DIR, NetworkConfig.load(paths.CONFIG_FILE)),
-            engine.get)
+        manager = NetworkManager(paths.STATE_DIR, paths.RUN_DIR,
+                                 NetworkConfig.load(paths.CONFIG_FILE))
+        manager.check_subnet()  # a clash with a host route stops us with a one-line error
+        engine.network = ContainerNetworking(manager, engine.get)
         import asyncio
 
         try:

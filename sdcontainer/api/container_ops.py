@@ -13,9 +13,10 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from ..engine import stats
+from ..engine import stats, views
 from ..engine.core import Engine
 from ..engine.records import Container
+from ..engine.update import ResourceUpdate, update
 from ..errors import InvalidArgument
 from . import filters
 from .http import Request, Response, Router, Stream, json_response
@@ -32,6 +33,35 @@ class ContainerOpsAPI:
         r.add("POST", "/containers/{id}/rename", self.rename)
         r.add("POST", "/containers/prune", self.prune)
         r.add("GET", "/containers/{id}/stats", self.stats)
+        r.add("POST", "/containers/{id}/update", self.update)
+
+    async def update(self, req: Request) -> Response:
+        """docker update: resources and restart policy, applied to the running scope."""
+        body = req.json()
+        if not isinstance(body, dict):
+            raise InvalidArgument("the request body must be a JSON object")
+
+        def num(key: str, zero_is_unset: bool = True) -> int | None:
+            # The docker CLI sends every field, 0 for those not given: as with dockerd,
+            # 0 leaves a setting alone (PidsLimit, a pointer in docker's API, aside).
+            value = body.get(key)
+            if value is None:
+                return None
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise InvalidArgument(f"{key} must be an integer")
+            return None if value == 0 and zero_is_unset else value
+
+        policy = body.get("RestartPolicy")
+        if policy is not None and not isinstance(policy, dict):
+            raise InvalidArgument("RestartPolicy must be an object")
+        u = ResourceUpdate(
+            memory=num("Memory"), memory_swap=num("MemorySwap"), nano_cpus=num("NanoCpus"),
+            cpu_quota=num("CpuQuota"), cpu_period=num("CpuPeriod"), cpu_shares=num("CpuShares"),
+            pids_limit=num("PidsLimit", zero_is_unset=False),
+            restart_name=str(policy.get("Name") or "") if policy and policy.get("Name") else None,
+            restart_retries=int(policy.get("MaximumRetryCount") or 0) if policy else None)
+        await update(self.engine, req.params["id"], u)
+        return json_response({"Warnings": None})
 
     async def rename(self, req: Request) -> Response:
         await self.engine.rename(req.params["id"], req.arg("name") or "")
@@ -41,6 +71,7 @@ class ContainerOpsAPI:
         f = filters.parse(req.arg("filters"), ("label", "label!", "until"))
         until = parse_until(f.get("until", []))
         deleted = []
+        reclaimed = 0
         for c in list(self.engine.containers.values()):
             if c.running or (f.get("label") and not filters.labels_match(c.config.labels,
                                                                             f["label"])):
@@ -49,9 +80,12 @@ class ContainerOpsAPI:
                 continue
             if until is not None and created_ts(c) >= until:
                 continue
+            # What it wrote is what its removal frees (a walk: in a thread).
+            reclaimed += (await asyncio.to_thread(views.sizes, c, 0))["SizeRw"]
             await self.engine.remove(c.id)
             deleted.append(c.id)
-        return json_response({"ContainersDeleted": deleted or None, "SpaceReclaimed": 0})
+        return json_response({"ContainersDeleted": deleted or None,
+                              "SpaceReclaimed": reclaimed})
 
     async def stats(self, req: Request) -> Response | Stream:
         c = self.engine.get(req.params["id"])

@@ -9,35 +9,46 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from ..engine import logs, monitor_client, stats
-from ..engine.core import CreateRequest, Engine
-from ..engine.views import inspect, summary
+from ..engine import restart as restart_rules
+from ..engine.core import Engine
+from ..engine.views import inspect, sizes, summary
 from ..errors import Conflict, InvalidArgument, NoSuchImage, SdcError
-from ..model.spec import MountSpec
-from . import filters, netjson, proxy, secjson
+from ..model.spec import ContainerConfig, Healthcheck, MountSpec
+from . import filters, netjson, proxy, secjson, volumes
 from .http import Hijack, Request, Response, Router, Stream, json_response
 from .wire import get, get_obj, get_str_list, get_str_map
 
 # HostConfig fields we do not implement yet: a non-empty value is refused, not ignored.
 UNSUPPORTED_HOST_CONFIG = [
-    "VolumesFrom", "IpcMode",
-    "PidMode", "UTSMode", "CgroupnsMode", "Runtime", "Sysctls", "Ulimits", "DeviceRequests",
-    "CpusetCpus", "BlkioWeight", "OomKillDisable", "ShmSize",
+    "Sysctls", "Ulimits", "DeviceRequests", "BlkioWeight", "OomKillDisable",
+    "DeviceCgroupRules",
 ]
+# A volume is a detached copy of its source (open_tree): private, so nothing mounted
+# on either side reaches the other. Sharing with the host is not offered.
+PROPAGATIONS = ("rprivate", "private")
 
 
 def parse_binds(binds: list[str]) -> list[MountSpec]:
     """docker's -v host:container[:ro|rw] strings."""
     result = []
     for b in binds:
+        if not b.startswith("/"):  # NAME:/path, a named volume
+            result.append(volumes.parse_volume_bind(b))
+            continue
         parts = b.split(":")
         if len(parts) not in (2, 3) or not parts[0].startswith("/") or not parts[1].startswith("/"):
             raise InvalidArgument(f"invalid volume specification: {b!r} (named volumes are "
                                   "not supported; use an absolute host path)")
         opts = parts[2].split(",") if len(parts) == 3 else []
         for o in opts:
-            if o not in ("ro", "rw", "z", "Z", "rprivate", "private", "rslave", "slave"):
+            if o in ("shared", "rshared", "slave", "rslave"):
+                raise InvalidArgument(f"bind propagation {o} is not supported by sdcontainer "
+                                      f"in {b!r} (volumes are private: rprivate)")
+            if o not in ("ro", "rw", "z", "Z", *PROPAGATIONS):
                 raise InvalidArgument(f"invalid volume option {o!r} in {b!r}")
-        result.append(MountSpec("bind", parts[1], parts[0], readonly="ro" in opts))
+        result.append(MountSpec("bind", parts[1], parts[0], readonly="ro" in opts,
+                                origin="binds", mode=parts[2] if len(parts) == 3 else "",
+                                propagation=next((o for o in opts if o in PROPAGATIONS), "")))
     return result
 
 
@@ -56,26 +67,95 @@ def parse_mounts(mounts: list[Any], tmpfs: dict[str, str]) -> list[MountSpec]:
             source = get(m, "Source", str, "", "Mounts.")
             if not source.startswith("/"):
                 raise InvalidArgument(f"invalid mount source {source!r}: must be an absolute path")
-            result.append(MountSpec("bind", target, source, readonly))
+            propagation = get(get_obj(m, "BindOptions", "Mounts."), "Propagation", str, "",
+                              "Mounts.BindOptions.")
+            if propagation not in ("", *PROPAGATIONS):
+                raise InvalidArgument(f"bind propagation {propagation} is not supported by "
+                                      "sdcontainer (volumes are private: rprivate)")
+            result.append(MountSpec("bind", target, source, readonly, origin="mounts",
+                                    propagation=propagation))
         elif kind == "tmpfs":
             t = get_obj(m, "TmpfsOptions", "Mounts.")
             opts = []
             if t.get("SizeBytes"):
                 opts.append(f"size={int(t['SizeBytes'])}")
             opts.append(f"mode={int(t.get('Mode') or 0o1777):o}")
-            result.append(MountSpec("tmpfs", target, "", readonly, ",".join(opts)))
+            result.append(MountSpec("tmpfs", target, "", readonly, ",".join(opts),
+                                    origin="mounts"))
+        elif kind == "volume":
+            result.append(volumes.parse_volume_mount(m, target, readonly))
         else:
-            raise InvalidArgument(f"mount type {kind!r} is not supported (bind and tmpfs are)")
+            raise InvalidArgument(f"mount type {kind!r} is not supported (bind, volume and "
+                                  "tmpfs are)")
     for target, options in tmpfs.items():
         if not target.startswith("/"):
             raise InvalidArgument(f"invalid tmpfs target {target!r}: must be an absolute path")
         result.append(MountSpec("tmpfs", target, "", "ro" in options.split(","),
-                                ",".join(o for o in options.split(",") if o not in ("ro", "rw"))))
+                                ",".join(o for o in options.split(",") if o not in ("ro", "rw")),
+                                origin="tmpfs", mode=options))
     return result
 
 
-def parse_create(body: Any, name: str | None) -> CreateRequest:
-    """A docker create body as a CreateRequest, every field checked."""
+def parse_healthcheck(hc: dict[str, Any]) -> Healthcheck | None:
+    """Config.Healthcheck, its types checked (its meaning is the engine's to check, once
+    merged with the image's); None when not given."""
+    if not hc:
+        return None
+    test = get_str_list(hc, "Test", "Healthcheck.") or []
+    durations = {key: get(hc, key, int, 0, "Healthcheck.")
+                 for key in ("Interval", "Timeout", "Retries", "StartPeriod")}
+    return Healthcheck.from_docker({"Test": test, **durations})
+
+
+def host_fields(body: dict[str, Any], hc: dict[str, Any]) -> dict[str, Any]:
+    """The create input's fields of resources, namespaces, logging and the runtime."""
+    h = "HostConfig."
+    ints = {key: get(hc, key, int, 0, h) for key in ("CpuShares", "MemorySwap", "ShmSize")}
+    if ints["CpuShares"] < 0 or ints["ShmSize"] < 0:
+        raise InvalidArgument("CpuShares and ShmSize must not be negative")
+    memory = get(hc, "Memory", int, 0, h)
+    if ints["MemorySwap"] > 0 and (not memory or ints["MemorySwap"] < memory):
+        # dockerd's wording: MemorySwap counts memory and swap together.
+        raise InvalidArgument("Minimum memoryswap limit should be larger than memory limit, "
+                              "see usage" if memory else "You should always set the Memory "
+                              "limit when using Memoryswap limit, see usage")
+    if ints["MemorySwap"] < -1:
+        raise InvalidArgument(f"invalid HostConfig.MemorySwap {ints['MemorySwap']}")
+    swappiness = hc.get("MemorySwappiness")
+    if swappiness is not None and (not isinstance(swappiness, int) or isinstance(
+            swappiness, bool) or not -1 <= swappiness <= 100):
+        raise InvalidArgument(f"invalid HostConfig.MemorySwappiness {swappiness!r}")
+    fixed = {"Isolation": ("", "default"), "Runtime": ("", "sdcontainer"),
+             "VolumeDriver": ("", "local")}
+    given = {key: get(hc, key, str, "", h) for key in fixed}
+    for key, allowed in fixed.items():
+        if given[key] not in allowed:
+            raise InvalidArgument(f"HostConfig.{key} {given[key]!r} is not supported by "
+                                  f"sdcontainer (use {allowed[1]})")
+    log = get_obj(hc, "LogConfig", h)
+    exposed = get_obj(body, "ExposedPorts")
+    for port in exposed:
+        number, _, proto = port.partition("/")
+        if not number.isdigit() or proto not in ("", "tcp", "udp", "sctp"):
+            raise InvalidArgument(f"invalid ExposedPorts entry {port!r}")
+    return {
+        "exposed_ports": sorted(p if "/" in p else f"{p}/tcp" for p in exposed),
+        "cpu_shares": ints["CpuShares"], "memory_swap": ints["MemorySwap"],
+        "memory_swappiness": swappiness, "shm_size": ints["ShmSize"],
+        "cpuset_cpus": get(hc, "CpusetCpus", str, "", h),
+        "ipc_mode": get(hc, "IpcMode", str, "", h), "uts_mode": get(hc, "UTSMode", str, "", h),
+        "pid_mode": get(hc, "PidMode", str, "", h),
+        "cgroupns_mode": get(hc, "CgroupnsMode", str, "", h),
+        "isolation": given["Isolation"], "runtime": given["Runtime"],
+        "volume_driver": given["VolumeDriver"],
+        "log_driver": get(log, "Type", str, "", "HostConfig.LogConfig."),
+        "log_opts": get_str_map(log, "Config", "HostConfig.LogConfig."),
+    }
+
+
+def parse_create(body: Any) -> ContainerConfig:
+    """A docker create body as the engine's create input, every field checked; what the
+    body leaves unset stays unset (the engine takes the image's)."""
     if not isinstance(body, dict):
         raise InvalidArgument("the request body must be a JSON object")
     image = get(body, "Image", str, "")
@@ -86,7 +166,7 @@ def parse_create(body: Any, name: str | None) -> CreateRequest:
         if hc.get(key):
             raise InvalidArgument(f"HostConfig.{key} is not supported by sdcontainer yet")
     restart = get_obj(hc, "RestartPolicy", "HostConfig.")  # checked by the engine
-    healthcheck = get_obj(body, "Healthcheck")
+    healthcheck = parse_healthcheck(get_obj(body, "Healthcheck"))
     nano = get(hc, "NanoCpus", int, 0, "HostConfig.")
     quota, period = get(hc, "CpuQuota", int, 0, "HostConfig."), get(hc, "CpuPeriod", int, 0,
                                                                    "HostConfig.")
@@ -104,24 +184,25 @@ def parse_create(body: Any, name: str | None) -> CreateRequest:
     mounts = parse_binds(get_str_list(hc, "Binds", "HostConfig.") or [])
     mounts += parse_mounts(get(hc, "Mounts", list, [], "HostConfig."),
                            get_str_map(hc, "Tmpfs", "HostConfig."))
-    return CreateRequest(
-        image=image, name=name,
+    return ContainerConfig(
+        image=image,
         entrypoint=get_str_list(body, "Entrypoint", allow_string=True),
         cmd=get_str_list(body, "Cmd", allow_string=True),
         env=get_str_list(body, "Env") or [],
-        working_dir=get(body, "WorkingDir", str, "") or None,
-        user=get(body, "User", str, "") or None,
-        hostname=get(body, "Hostname", str, "") or None,
+        working_dir=get(body, "WorkingDir", str, ""), user=get(body, "User", str, ""),
+        hostname=get(body, "Hostname", str, ""),
         tty=get(body, "Tty", bool, False), open_stdin=get(body, "OpenStdin", bool, False),
-        stop_signal=get(body, "StopSignal", str, "") or None, stop_timeout=stop_timeout,
+        stop_signal=get(body, "StopSignal", str, ""),
+        stop_timeout=10 if stop_timeout is None else stop_timeout,
         memory=memory, nano_cpus=nano, pids_limit=max(pids, 0),
         init=bool(get(hc, "Init", bool, False, "HostConfig.")),
         read_only=get(hc, "ReadonlyRootfs", bool, False, "HostConfig."),
         auto_remove=get(hc, "AutoRemove", bool, False, "HostConfig."),
-        mounts=mounts, labels=get_str_map(body, "Labels"), **netjson.create_fields(body, hc),
-        restart_policy=restart, healthcheck=healthcheck,
+        labels=get_str_map(body, "Labels"), **netjson.create_fields(body, hc),
+        **volumes.create_fields(body, hc, mounts),
+        restart_policy=restart_rules.from_json(restart), healthcheck=healthcheck,
         health_on_failure=get(body, "HealthCheckOnFailureAction", str, "") or "none",
-        **secjson.create_fields(hc))
+        **secjson.create_fields(hc), **host_fields(body, hc))
 
 
 def frame(stream: int, data: bytes, tty: bool) -> bytes:
@@ -159,10 +240,10 @@ class ContainerAPI:
         r.add("GET", "/containers/{id}/top", self.top)
 
     async def create(self, req: Request) -> Response:
-        create = parse_create(req.json(), req.arg("name") or None)
+        create = parse_create(req.json())
         refuse_control_chars(create.image)
         try:
-            c = await self.engine.create(create)
+            c = await self.engine.create(create, req.arg("name") or None)
         except NoSuchImage:
             # docker's exact words: docker-py tells ImageNotFound (and pulls) by them.
             raise NoSuchImage(f"No such image: {create.image}") from None
@@ -182,7 +263,15 @@ class ContainerAPI:
 
     async def inspect(self, req: Request) -> Response:
         c = self.engine.get(req.params["id"])
-        return json_response(inspect(c, self.engine.restarting(c)))
+        doc = inspect(c, self.engine.restarting(c))
+        if req.flag("size"):
+            try:
+                image = await asyncio.to_thread(self.engine.images.resolve, c.config.image_id)
+                image_size = int(getattr(image, "size", 0))
+            except SdcError:
+                image_size = 0  # the image was removed under the container
+            doc.update(await asyncio.to_thread(sizes, c, image_size))
+        return json_response(doc)
 
     async def start(self, req: Request) -> Response:
         await self.engine.start(req.params["id"])
@@ -224,7 +313,8 @@ class ContainerAPI:
         return Stream(chunks())
 
     async def remove(self, req: Request) -> Response:
-        await self.engine.remove(req.params["id"], force=req.flag("force"))
+        await self.engine.remove(req.params["id"], force=req.flag("force"),
+                                 volumes=req.flag("v"))
         return Response(204)
 
     async def logs(self, req: Request) -> Stream:
@@ -258,11 +348,26 @@ class ContainerAPI:
         c = self.engine.get(req.params["id"])
         opts = {"stdin": req.flag("stdin"), "stdout": req.flag("stdout"),
                 "stderr": req.flag("stderr")}
-        if not c.running and c.state.status != "created":
+        # As dockerd, an exited container can be attached to: the streams join at its
+        # next start (`start -a`).
+        if not c.running and c.state.status not in ("created", "exited"):
             raise Conflict("You cannot attach to a stopped container, start it first")
-        connected = None if c.running else self.engine.attach_at_start(c, opts)
+        # As dockerd: the detach sequence is looked for in a terminal's input only.
+        detach_keys = proxy.parse_detach_keys(req.arg("detachKeys")) \
+            if opts["stdin"] and c.config.tty else b""
+        # As dockerd: logs=1 replays the output so far first; stream=0 ends there (a
+        # stopped container's output, as docker-py's attach(stream=False, logs=True)).
+        replay, live = req.flag("logs"), req.flag("stream")
+        connected = None if c.running or not live else self.engine.attach_at_start(c, opts)
 
         async def run(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            if replay:
+                async for e in logs.read(c.id):
+                    if (e.stream == 1 and opts["stdout"]) or (e.stream == 2 and opts["stderr"]):
+                        writer.write(frame(e.stream, e.data, c.config.tty))
+                await writer.drain()
+            if not live:
+                return
             if connected is not None:
                 streams = await connected
             else:
@@ -279,7 +384,7 @@ class ContainerAPI:
                 streams = mreader, mwriter
             if streams is None:
                 return
-            await proxy.pipe(reader, writer, *streams)
+            await proxy.pipe(reader, writer, *streams, detach_keys)
 
         return Hijack(run, "application/vnd.docker.raw-stream" if c.config.tty else
                       "application/vnd.docker.multiplexed-stream")

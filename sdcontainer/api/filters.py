@@ -110,3 +110,49 @@ def networks_of(c: Container) -> set[str]:
     from ..engine.views import network_settings
 
     return {c.config.network_mode, *network_settings(c).get("Networks", {})}
+
+
+EVENT_KEYS = ("container", "event", "type", "image", "label", "network", "volume", "daemon",
+              "scope", "config", "node", "plugin", "secret", "service")
+
+
+def event_filter(raw: str | None) -> Callable[[dict[str, Any]], bool]:
+    """A predicate on events for docker's event filters in RAW: values of one key are
+    alternatives, keys must all hold."""
+    f = parse(raw, EVENT_KEYS)
+
+    def keep(e: dict[str, Any]) -> bool:
+        actor = e.get("Actor") or {}
+        attrs: dict[str, str] = actor.get("Attributes") or {}
+        ident = str(actor.get("ID", e.get("id", "")))
+        checks: dict[str, Callable[[str], bool]] = {
+            "type": lambda v: e.get("Type") == v,
+            "event": lambda v: e.get("Action") == v or e.get("Action", "").startswith(v + ":"),
+            "scope": lambda v: e.get("scope", "local") == v,
+            "image": lambda v: attrs.get("image") == v or e.get("from") == v,
+            "label": lambda v: labels_match(attrs, [v]),
+            "network": lambda v: (e.get("Type") == "network" and
+                                   (ident.startswith(v) or attrs.get("name") == v))
+            or attrs.get("network") == v,
+        }
+        for key, values in f.items():
+            if key in ("container", "volume", "daemon", "config", "node", "plugin", "secret",
+                       "service"):
+                if e.get("Type") != key or not any(
+                        attrs.get("name") == v or (v and ident.startswith(v)) for v in values):
+                    return False
+            elif not any(checks[key](v) for v in values):
+                return False
+        return True
+    return keep
+
+
+def event_time(raw: str | None) -> int | None:
+    """docker's since/until of events (unix seconds, maybe with nanoseconds) in ns."""
+    if not raw:
+        return None
+    seconds, _, frac = raw.partition(".")
+    try:
+        return int(seconds) * 1_000_000_000 + int((frac + "000000000")[:9] or 0)
+    except ValueError:
+        raise InvalidArgument(f"invalid timestamp {raw!r}") from None

@@ -34,7 +34,13 @@ VERSION_PREFIX = re.compile(r"^/v(\d+)\.(\d+)(/.*)$")
 REASONS = {200: "OK", 201: "Created", 204: "No Content", 101: "UPGRADED", 304: "Not Modified",
            400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
            409: "Conflict", 413: "Payload Too Large", 431: "Request Header Fields Too Large",
-           500: "Internal Server Error", 501: "Not Implemented"}
+           500: "Internal Server Error", 501: "Not Implemented", 401: "Unauthorized",
+           406: "Not Acceptable", 502: "Bad Gateway", 503: "Service Unavailable"}
+# Swarm-mode resources: outside a swarm dockerd answers these with 503, and clients
+# (docker-py, docker info) read that as "not a swarm manager", not as a missing API.
+SWARM_PREFIXES = ("/swarm", "/services", "/nodes", "/secrets", "/configs", "/tasks")
+NOT_MANAGER = ("This node is not a swarm manager. Use \"docker swarm init\" or "
+               "\"docker swarm join\" to connect this node to swarm and try again.")
 
 
 class HTTPError(SdcError):
@@ -159,6 +165,8 @@ class Router:
                 allowed = True
         if allowed:
             raise HTTPError(405, f"method {method} not allowed on {path}")
+        if any(path == p or path.startswith(p + "/") for p in SWARM_PREFIXES):
+            raise HTTPError(503, NOT_MANAGER)
         raise NotFound(f"page not found: {path}")
 
 
@@ -271,7 +279,7 @@ async def read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> by
 def head(status: int, content_type: str, extra: dict[str, str]) -> bytes:
     """A response head."""
     lines = [f"HTTP/1.1 {status} {REASONS.get(status, 'Unknown')}",
-             "Server: sdcontainerd", "Api-Version: 1.41", "Docker-Experimental: false",
+             "Server: sdcontainerd", "Api-Version: 1.43", "Docker-Experimental: false",
              "Ostype: linux"]
     if content_type:
         lines.append(f"Content-Type: {content_type}")

@@ -3,27 +3,52 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import builtins
 import contextlib
+import fnmatch
 import json
 import logging
 import os
+import tarfile
 import tempfile
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, BinaryIO, cast
 
 from .. import paths
 from ..engine.core import Engine
 from ..errors import Conflict, InvalidArgument, NoSuchImage, SdcError
-from ..images.archive import load, save
+from ..images.archive import load_reporting, save
 from ..images.model import Image
 from ..images.pull import pull
+from ..util import fileio
 from ..util.clock import unix_time
+from . import filters
 from .containers import refuse_control_chars
 from .http import MAX_BODY, Request, Response, Router, Stream, body_chunks, json_response
 
 log = logging.getLogger(__name__)
+IMAGE_FILTERS = ("reference", "dangling", "label", "before", "since")
+
+
+def registry_auth(header: str | None) -> tuple[str, str] | None:
+    """Credentials from an X-Registry-Auth header (base64url JSON of docker's AuthConfig);
+    None when absent or empty.  An identity token goes as the password of "<token>"."""
+    if not header:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(header + "=" * (-len(header) % 4))
+        data = json.loads(raw) if raw.strip() else {}
+    except ValueError:
+        raise InvalidArgument("invalid X-Registry-Auth header") from None
+    if not isinstance(data, dict):
+        raise InvalidArgument("invalid X-Registry-Auth header")
+    if data.get("identitytoken"):
+        return "<token>", str(data["identitytoken"])
+    if data.get("username") or data.get("password"):
+        return str(data.get("username") or ""), str(data.get("password") or "")
+    return None
 
 
 def summary(img: Image) -> dict[str, Any]:
@@ -140,6 +165,9 @@ class ImageAPI:
         r.add("GET", "/images/{name*}/json", self.inspect)
         r.add("GET", "/images/{name*}/get", self.save_one)
         r.add("POST", "/images/{name*}/tag", self.tag)
+        r.add("GET", "/images/{name*}/history", self.history)
+        r.add("POST", "/images/{name*}/push", self.push)
+        r.add("GET", "/distribution/{name*}/json", self.distribution)
         r.add("DELETE", "/images/{name*}", self.remove)
         r.add("POST", "/auth", self.login)
         r.add("DELETE", "/auth/{registry}", self.logout)  # ours: docker logs out client-side
@@ -162,10 +190,14 @@ class ImageAPI:
             raise InvalidArgument("fromImage or fromSrc is required")
         async for _ in body_chunks(req.reader, req.headers, MAX_BODY):
             pass
-        ref = image if not tag or "@" in image else f"{image}:{tag}"
-        return Stream(self._pull(ref, req.arg("platform") or None))
+        # `docker pull NAME@sha256:...` arrives as fromImage=NAME&tag=sha256:...
+        sep = "@" if ":" in tag and tag.split(":", 1)[0] in ("sha256", "sha512") else ":"
+        ref = image if not tag or "@" in image else f"{image}{sep}{tag}"
+        return Stream(self._pull(ref, req.arg("platform") or None,
+                                 registry_auth(req.headers.get("x-registry-auth"))))
 
-    async def _pull(self, ref: str, platform: str | None) -> AsyncIterator[bytes]:
+    async def _pull(self, ref: str, platform: str | None,
+                    credentials: tuple[str, str] | None = None) -> AsyncIterator[bytes]:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
 
@@ -177,7 +209,8 @@ class ImageAPI:
 
         def work() -> None:
             try:
-                img = pull(self.store, ref, platform=platform, progress=progress)
+                img = pull(self.store, ref, platform=platform, progress=progress,
+                           credentials=credentials)
                 digest = img.repo_digests[0].split("@", 1)[1] if img.repo_digests else img.id
                 loop.call_soon_threadsafe(queue.put_nowait, {"status": f"Digest: {digest}"})
                 loop.call_soon_threadsafe(queue.put_nowait,
@@ -194,6 +227,49 @@ class ImageAPI:
         threading.Thread(target=work, daemon=True).start()
         while (msg := await queue.get()) is not None:
             yield json.dumps(msg).encode() + b"\r\n"
+
+    async def push(self, req: Request) -> Stream:
+        """POST /images/{name}/push: to its registry, progress as docker streams it."""
+        from ..images.push import push
+
+        name, tag = req.params["name"], req.arg("tag") or ""
+        ref = f"{name}:{tag}" if tag else name
+        await asyncio.to_thread(self.store.resolve, ref)  # a missing image is a 404 now
+        credentials = registry_auth(req.headers.get("x-registry-auth"))
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+
+        def progress(p: Any) -> None:
+            msg: dict[str, Any] = {"status": p.status}
+            if p.id:
+                msg["id"] = p.id
+            if p.total:
+                msg["progressDetail"] = {"current": p.current, "total": p.total}
+            loop.call_soon_threadsafe(queue.put_nowait, msg)
+
+        def work() -> None:
+            try:
+                pushed_tag, digest, size = push(self.store, ref, progress=progress,
+                                                credentials=credentials)
+                loop.call_soon_threadsafe(queue.put_nowait, {
+                    "progressDetail": {},
+                    "aux": {"Tag": pushed_tag, "Digest": digest, "Size": size}})
+            except Exception as e:  # the stream must say why it ended
+                if not isinstance(e, SdcError):
+                    log.exception("push of %s failed", ref)
+                message = str(e) if isinstance(e, SdcError) else f"push failed: {e}"
+                loop.call_soon_threadsafe(queue.put_nowait,
+                                          {"error": message, "errorDetail": {"message": message}})
+            finally:
+                loop.call_soon_threadsafe(queue.put_nowait, None)
+
+        threading.Thread(target=work, daemon=True).start()
+
+        async def chunks() -> AsyncIterator[bytes]:
+            while (msg := await queue.get()) is not None:
+                yield json.dumps(msg).encode() + b"\r\n"
+
+        return Stream(chunks())
 
     async def login(self, req: Request) -> Response:
         """docker's POST /auth: check the credentials with the registry, then keep them."""
@@ -217,8 +293,93 @@ class ImageAPI:
         return Response(204)
 
     async def list(self, req: Request) -> Response:
+        f = filters.parse(req.arg("filters"), IMAGE_FILTERS)
         images = await asyncio.to_thread(self.store.list)
-        return json_response([summary(i) for i in images])
+        if req.arg("filter"):  # API < 1.25's name filter
+            f.setdefault("reference", []).append(req.arg("filter") or "")
+        keep = await asyncio.to_thread(self._image_filter, f, images)
+        return json_response([summary(i) for i in images if keep(i)])
+
+    def _image_filter(self, f: dict[str, builtins.list[str]], images: builtins.list[Image]
+                      ) -> Callable[[Image], bool]:
+        """docker's image filters: reference, dangling, label, before, since."""
+        dangling: bool | None = None
+        for value in f.get("dangling", []):
+            if value.lower() not in ("true", "false", "1", "0"):
+                raise InvalidArgument(f"invalid filter 'dangling={value}'")
+            dangling = value.lower() in ("true", "1")
+        created = {i.id: unix_time(i.created) for i in images}
+        bounds: builtins.list[tuple[str, int]] = []
+        for key in ("before", "since"):
+            for ref in f.get(key, []):
+                bounds.append((key, created[self.store.resolve(ref).id]))
+        refs = f.get("reference", [])
+
+        def matches_ref(img: Image) -> bool:
+            for pattern in refs:
+                for t in img.repo_tags:
+                    repo = t.rsplit(":", 1)[0] if ":" in t.rsplit("/", 1)[-1] else t
+                    short = [t, repo]
+                    for prefix in ("docker.io/library/", "docker.io/"):
+                        short += [x.removeprefix(prefix) for x in (t, repo)]
+                    if any(fnmatch.fnmatchcase(x, pattern) for x in short):
+                        return True
+            return False
+
+        def keep(img: Image) -> bool:
+            if dangling is not None and dangling != (not img.repo_tags):
+                return False
+            if refs and not matches_ref(img):
+                return False
+            if not filters.labels_match(img.config.labels or {}, f.get("label", [])):
+                return False
+            for key, t in bounds:
+                c = created[img.id]
+                if (key == "before" and c >= t) or (key == "since" and c <= t):
+                    return False
+            return True
+
+        return keep
+
+    async def history(self, req: Request) -> Response:
+        """GET /images/{name}/history: the config's history, newest first."""
+        img = await asyncio.to_thread(self.store.resolve, req.params["name"])
+        entries = img.raw_config.get("history") or []
+        out: builtins.list[dict[str, Any]] = []
+        diff_ids = list(img.raw_config.get("rootfs", {}).get("diff_ids", []))
+        layer_sizes = [fileio.du(p) for p in img.layers] if len(img.layers) == len(diff_ids) \
+            else []
+        layer = 0
+        for e in entries:
+            empty = bool(e.get("empty_layer"))
+            size = 0
+            if not empty and layer < len(layer_sizes):
+                size = layer_sizes[layer]
+            if not empty:
+                layer += 1
+            out.append({"Id": "<missing>", "Created": unix_time(str(e.get("created", ""))),
+                        "CreatedBy": str(e.get("created_by", "")), "Tags": None,
+                        "Size": size, "Comment": str(e.get("comment", ""))})
+        out.reverse()
+        if out:
+            out[0].update({"Id": img.id, "Tags": img.repo_tags or None})
+        else:
+            out = [{"Id": img.id, "Created": unix_time(img.created), "CreatedBy": "",
+                    "Tags": img.repo_tags or None, "Size": img.size, "Comment": ""}]
+        return json_response(out)
+
+    async def distribution(self, req: Request) -> Response:
+        """GET /distribution/{name}/json: the registry's descriptor and platforms."""
+        from ..images.pull import distribution
+
+        info = await asyncio.to_thread(
+            distribution, self.store, req.params["name"],
+            registry_auth(req.headers.get("x-registry-auth")))
+        return json_response({
+            "Descriptor": {"mediaType": info.media_type, "digest": info.digest,
+                           "size": info.size},
+            "Platforms": [{"architecture": a, "os": o, **({"variant": v} if v else {})}
+                          for o, a, v in info.platforms]})
 
     async def inspect(self, req: Request) -> Response:
         refuse_control_chars(req.params["name"])
@@ -261,19 +422,37 @@ class ImageAPI:
         filters = json.loads(req.arg("filters") or "{}")
         dangling = filters.get("dangling", ["true"]) if isinstance(filters, dict) else ["true"]
         only = "false" not in (dangling if isinstance(dangling, list) else list(dangling))
+        before = {i.id: i for i in await asyncio.to_thread(self.store.list)}
         removed = await asyncio.to_thread(self.store.prune, set(self._in_use()),
                                           dangling_only=only)
-        return json_response({"ImagesDeleted": [{"Deleted": r} for r in removed],
-                              "SpaceReclaimed": 0})
+        deleted: builtins.list[dict[str, str]] = []
+        reclaimed = 0
+        for image_id in removed:
+            img = before.get(image_id)
+            if img is not None:
+                deleted += [{"Untagged": t} for t in img.repo_tags]
+                reclaimed += img.size
+            deleted.append({"Deleted": image_id})
+        return json_response({"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed})
 
     async def load(self, req: Request) -> Stream:
         f = await spool(req, self.store.limits.max_bytes)
         try:
-            images = await asyncio.to_thread(load, self.store, cast(BinaryIO, f))
+            loaded = await asyncio.to_thread(load_reporting, self.store, cast(BinaryIO, f))
+        except (SdcError, tarfile.TarError, EOFError) as e:
+            # As dockerd: the stream has begun, so a bad archive is an error message
+            # in it (docker-py raises ImageLoadError from it), not an HTTP status.
+            message = str(e) if isinstance(e, SdcError) else f"invalid archive: {e}"
+            return Stream(_once({"errorDetail": {"message": message}, "error": message}))
         finally:
             f.close()
-        return Stream(_lines([{"stream": f"Loaded image: {(i.repo_tags or [i.id])[0]}\n"}
-                              for i in images]))
+        lines = []
+        for x in loaded:
+            if x.tags:
+                lines += [{"stream": f"Loaded image: {t}\n"} for t in x.tags]
+            else:
+                lines.append({"stream": f"Loaded image ID: {x.image.id}\n"})
+        return Stream(_lines(lines))
 
     async def save_one(self, req: Request) -> Stream:
         return await self._save([req.params["name"]])

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import InvalidArgument
+from ..model.spec import PortMapping
 from ..network import DEFAULT_NETWORK
 from .wire import get, get_obj, get_str_list
 
 
-def parse_port_bindings(bindings: dict[str, Any]) -> list[dict[str, Any]]:
+def parse_port_bindings(bindings: dict[str, Any]) -> list[PortMapping]:
     """HostConfig.PortBindings {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}."""
     result = []
     for key, entries in bindings.items():
@@ -25,9 +26,8 @@ def parse_port_bindings(bindings: dict[str, Any]) -> list[dict[str, Any]]:
                 raise InvalidArgument(f"invalid host port {host_port!r}")
             count = int(last) - int(first) + 1 if last else 1
             host_ip = str(e.get("HostIp") or "")
-            result.append({"host_ip": "" if host_ip == "0.0.0.0" else host_ip,
-                           "host_port": int(first), "container_port": int(port),
-                           "proto": proto or "tcp", "count": max(count, 1)})
+            result.append(PortMapping("" if host_ip == "0.0.0.0" else host_ip, int(first),
+                                      int(port), proto or "tcp", max(count, 1)))
     return result
 
 
@@ -44,7 +44,7 @@ def parse_links(links: list[str]) -> list[str]:
 
 
 def create_fields(body: dict[str, Any], hc: dict[str, Any]) -> dict[str, Any]:
-    """The networking keyword arguments of a CreateRequest."""
+    """The networking fields of the engine's create input (a ContainerConfig)."""
     network = get(hc, "NetworkMode", str, "", "HostConfig.")
     endpoints = get_obj(get_obj(body, "NetworkingConfig"), "EndpointsConfig", "NetworkingConfig.")
     aliases: list[str] = []

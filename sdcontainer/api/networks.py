@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 from ..engine.core import Engine
 from ..errors import Conflict, InvalidArgument, Unsupported
-from ..network import NetworkRecord
+from ..network import DEFAULT_NETWORK, NetworkRecord
+from . import filters as api_filters
 from .http import Request, Response, Router, json_response
 from .wire import get, get_obj, get_str_list, get_str_map
+
+NETWORK_FILTERS = ("name", "id", "label", "driver", "type", "scope", "dangling")
 
 
 class NetworkAPI:
@@ -43,22 +45,41 @@ class NetworkAPI:
             members[m.container_id] = {"Name": m.name, "IPv4Address": f"{m.ip}/"
                                        f"{net.subnet.split('/')[1]}", "MacAddress": "",
                                        "EndpointID": "", "IPv6Address": ""}
+        ipam: dict[str, Any] = {"Subnet": net.subnet, "Gateway": net.gateway}
+        if net.ip_range:
+            ipam["IPRange"] = net.ip_range
+        if net.aux_addresses:
+            ipam["AuxiliaryAddresses"] = net.aux_addresses
         return {
             "Name": net.name, "Id": net.id, "Created": net.created, "Scope": "local",
             "Driver": net.driver, "EnableIPv6": False, "Internal": net.internal,
-            "Attachable": False, "Ingress": False,
-            "IPAM": {"Driver": "default", "Options": {},
-                     "Config": [{"Subnet": net.subnet, "Gateway": net.gateway}]},
-            "Options": {"com.docker.network.bridge.name": net.bridge},
-            "Labels": net.labels, "Containers": members,
+            "Attachable": net.attachable, "Ingress": False, "ConfigFrom": {"Network": ""},
+            "ConfigOnly": False,
+            "IPAM": {"Driver": "default", "Options": net.ipam_options or None,
+                     "Config": [ipam]},
+            # Only the options given at create: docker-compose compares them with its
+            # file, and one nobody set would read as "changed".
+            "Options": net.options, "Labels": net.labels, "Containers": members,
         }
 
     async def list(self, req: Request) -> Response:
         nets = await asyncio.to_thread(self.manager.list_networks)
-        filters = json.loads(req.arg("filters") or "{}")
-        names = filters.get("name") if isinstance(filters, dict) else None
-        result = [await asyncio.to_thread(self.describe, n) for n in nets
-                  if not names or any(x in n.name for x in names)]
+        f = api_filters.parse(req.arg("filters"), NETWORK_FILTERS)
+        names, ids = f.get("name", []), f.get("id", [])
+        kinds = f.get("type", [])
+
+        def keep(n: NetworkRecord) -> bool:
+            if names and not any(x in n.name for x in names):
+                return False
+            if ids and not any(n.id.startswith(x) for x in ids):
+                return False
+            if f.get("driver") and n.driver not in f["driver"]:
+                return False
+            if kinds and ("custom" if n.user_defined else "builtin") not in kinds:
+                return False
+            return api_filters.labels_match(n.labels, f.get("label", []))
+
+        result = [await asyncio.to_thread(self.describe, n) for n in nets if keep(n)]
         return json_response(result)
 
     async def inspect(self, req: Request) -> Response:
@@ -75,18 +96,27 @@ class NetworkAPI:
         driver = get(body, "Driver", str, "bridge") or "bridge"
         if driver != "bridge":
             raise InvalidArgument(f"network driver {driver!r} is not supported (bridge is)")
-        configs = get(get_obj(body, "IPAM"), "Config", list, [], "IPAM.")
+        ipam = get_obj(body, "IPAM")
+        configs = get(ipam, "Config", list, [], "IPAM.")
         subnet = gateway = None
+        ip_range = ""
+        aux: dict[str, str] = {}
         if configs:
             if not isinstance(configs[0], dict):
                 raise InvalidArgument("IPAM.Config entries must be objects")
             subnet = configs[0].get("Subnet") or None
             gateway = configs[0].get("Gateway") or None
+            ip_range = str(configs[0].get("IPRange") or "")
+            aux = get_str_map(configs[0], "AuxiliaryAddresses")
+        details = NetworkRecord(name="", id="", bridge="", subnet="", gateway="",
+                                options=get_str_map(body, "Options"),
+                                ipam_options=get_str_map(ipam, "Options"), ip_range=ip_range,
+                                aux_addresses=aux, attachable=get(body, "Attachable", bool, False))
         if name in {n.name for n in await asyncio.to_thread(self.manager.list_networks)}:
             raise Conflict(f"network with name {name} already exists")
         net = await asyncio.to_thread(
             self.manager.create_network, name, subnet, gateway,
-            get(body, "Internal", bool, False), get_str_map(body, "Labels"))
+            get(body, "Internal", bool, False), get_str_map(body, "Labels"), details)
         return json_response({"Id": net.id, "Warning": ""}, 201)
 
     async def remove(self, req: Request) -> Response:
@@ -104,9 +134,13 @@ class NetworkAPI:
         c = self.engine.get(get(body, "Container", str, ""))
         net = await asyncio.to_thread(self.manager.inspect, req.params["id"])
         aliases = get_str_list(get_obj(body, "EndpointConfig"), "Aliases") or []
-        if not c.running and net.name == c.config.network_mode:
+        if not c.running and c.config.network_mode in (net.name, "none", "", "default",
+                                                       DEFAULT_NETWORK):
             # A created container joins its own network at start; docker-compose connects
-            # it (with the service name as alias) before starting it.
+            # it (with the service name as alias) before starting it.  A stopped one on
+            # the default network moves to NET (one network per start; docker would add
+            # NET beside it).
+            c.config.network_mode = net.name
             c.config.aliases = sorted(set(c.config.aliases) | set(aliases))
             await self.engine.save(c)
             return Response(200)
@@ -123,9 +157,15 @@ class NetworkAPI:
         if not isinstance(body, dict):
             raise InvalidArgument("the request body must be a JSON object")
         c = self.engine.get(get(body, "Container", str, ""))
+        net = await asyncio.to_thread(self.manager.inspect, req.params["id"])
+        if not c.running and net.name == c.config.network_mode:
+            # Inspect lists a created container's network; docker-compose disconnects it
+            # and connects it again (with its aliases) before starting it.
+            c.config.network_mode, c.config.aliases = "none", []
+            await self.engine.save(c)
+            return Response(200)
         if not c.running:
             raise Conflict(f"container {c.name} is not running")
-        net = await asyncio.to_thread(self.manager.inspect, req.params["id"])
         att = await asyncio.to_thread(self.manager.disconnect, c.id, net.name)
         c.network = att.to_json()
         await self.engine.save(c)

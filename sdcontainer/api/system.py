@@ -8,13 +8,16 @@ import os
 import platform
 import time
 from collections.abc import AsyncIterator
-from typing import Any
 
 from .. import __version__
+from ..engine import views
 from ..engine.core import Engine
+from ..errors import InvalidArgument
+from ..util import fileio
+from . import filters
 from .http import Request, Response, Router, Stream, json_response
 
-API_VERSION = "1.41"
+API_VERSION = "1.43"
 MIN_API_VERSION = "1.24"
 
 
@@ -31,6 +34,7 @@ class SystemAPI:
         r.add("GET", "/version", self.version)
         r.add("GET", "/info", self.info)
         r.add("GET", "/events", self.events)
+        r.add("GET", "/system/df", self.df)
 
     async def ping(self, req: Request) -> Response:
         body = b"OK" if req.method == "GET" else b""
@@ -52,10 +56,11 @@ class SystemAPI:
 
     async def info(self, req: Request) -> Response:
         cs = list(self.engine.containers.values())
+        images = await asyncio.to_thread(self.engine.images.list)
         paused = sum(1 for c in cs if c.running and c.state.paused)
         running = sum(1 for c in cs if c.running) - paused
         return json_response({
-            "ID": "", "Containers": len(cs), "ContainersRunning": running,
+            "ID": _machine_id(), "Containers": len(cs), "ContainersRunning": running,
             "ContainersPaused": paused,
             "ContainersStopped": len(cs) - running - paused, "Driver": "overlay",
             "CgroupDriver": "systemd",
@@ -66,26 +71,97 @@ class SystemAPI:
             "MemTotal": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
             "Name": os.uname().nodename, "ServerVersion": __version__, "KernelVersion":
             os.uname().release, "DockerRootDir": "/var/lib/sdcontainer", "Runtimes": {},
-            "DefaultRuntime": "sdcontainer", "SecurityOptions": [], "Images": 0,
+            "DefaultRuntime": "sdcontainer", "SecurityOptions": [], "Images": len(images),
+            # The rest of the fields docker-py and the docker CLI read, as dockerd fills
+            # them on a host outside a swarm.
+            "Debug": False, "ExperimentalBuild": False, "DriverStatus": [],
+            "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "null"],
+                        "Authorization": None, "Log": ["journald"]},
+            "MemoryLimit": True, "SwapLimit": True, "KernelMemoryTCP": False,
+            "CpuCfsPeriod": True, "CpuCfsQuota": True, "CPUShares": True, "CPUSet": True,
+            "PidsLimit": True, "OomKillDisable": False, "IPv4Forwarding": True,
+            "BridgeNfIptables": False, "BridgeNfIp6tables": False, "NFd": _open_fds(),
+            "NGoroutines": 0, "SystemTime": _now(), "LoggingDriver": "journald",
+            "NEventsListener": 0, "IndexServerAddress": "https://index.docker.io/v1/",
+            "RegistryConfig": {"AllowNondistributableArtifactsCIDRs": [],
+                               "AllowNondistributableArtifactsHostnames": [],
+                               "InsecureRegistryCIDRs": ["127.0.0.0/8"], "IndexConfigs": {},
+                               "Mirrors": []},
+            "GenericResources": None, "HttpProxy": "", "HttpsProxy": "", "NoProxy": "",
+            "Labels": [], "LiveRestoreEnabled": True, "Isolation": "",
+            "InitBinary": "tini", "ContainerdCommit": {"ID": "", "Expected": ""},
+            "RuncCommit": {"ID": "", "Expected": ""}, "InitCommit": {"ID": "", "Expected": ""},
+            "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive",
+                      "ControlAvailable": False, "Error": "", "RemoteManagers": None},
+            "Warnings": None,
         })
+
+    async def df(self, req: Request) -> Response:
+        """GET /system/df: what images, containers and volumes take (a walk: in a thread)."""
+        from . import images as image_api
+
+        # API 1.42: `type` (repeatable) picks what to compute; none means everything.
+        kinds = set(req.query.get("type", [])) or {"container", "image", "volume",
+                                                  "build-cache"}
+        unknown = kinds - {"container", "image", "volume", "build-cache"}
+        if unknown:
+            raise InvalidArgument(f"unknown object type: {sorted(unknown)[0]}")
+        cs = list(self.engine.containers.values())
+        imgs = await asyncio.to_thread(self.engine.images.list)
+        users: dict[str, int] = {}
+        for c in cs:
+            users[c.config.image_id] = users.get(c.config.image_id, 0) + 1
+        sizes = {i.id: i.size for i in imgs}
+        image_rows = []
+        for i in imgs:
+            row = image_api.summary(i)
+            row.update({"Containers": users.get(i.id, 0), "SharedSize": 0})
+            image_rows.append(row)
+        container_rows = []
+        for c in cs if "container" in kinds else []:
+            row = views.summary(c, self.engine.restarting(c))
+            row.update(await asyncio.to_thread(views.sizes, c, sizes.get(c.config.image_id, 0)))
+            container_rows.append(row)
+        volume_rows = []
+        vols = await asyncio.to_thread(self.engine.volumes.all) if "volume" in kinds else []
+        for v in vols:
+            row = v.to_json()
+            used = await asyncio.to_thread(fileio.du, self.engine.volumes.mountpoint(v))
+            row["UsageData"] = {"Size": used, "RefCount": sum(
+                1 for c in cs if any(m.type == "volume" and m.name == v.name
+                                     for m in c.config.mounts))}
+            volume_rows.append(row)
+        out: dict[str, object] = {"BuildCache": []}
+        if "image" in kinds:
+            out.update({"LayersSize": sum(sizes.values()), "Images": image_rows})
+        if "container" in kinds:
+            out["Containers"] = container_rows
+        if "volume" in kinds:
+            out["Volumes"] = volume_rows
+        return json_response(out)
 
     async def events(self, req: Request) -> Stream:
         queue = self.engine.events.subscribe()
-        filters: dict[str, Any] = json.loads(req.arg("filters") or "{}")
-        until = req.arg("until")
+        keep = filters.event_filter(req.arg("filters"))
+        since, until = filters.event_time(req.arg("since")), filters.event_time(req.arg("until"))
 
         async def chunks() -> AsyncIterator[bytes]:
             try:
+                if since is not None:  # replay, then go on live (as docker does)
+                    for event in self.engine.events.since(since, until):
+                        if keep(event):
+                            yield json.dumps(event).encode() + b"\n"
                 while True:
                     timeout = None
-                    if until:
-                        # docker's until is a unix time (RFC 3339 is converted by clients).
-                        timeout = max(float(until) - time.time(), 0)
+                    if until is not None:
+                        timeout = max(until / 1e9 - time.time(), 0)
                     try:
                         event = await asyncio.wait_for(queue.get(), timeout)
                     except TimeoutError:
                         return
-                    if matches(event, filters):
+                    if since is not None and event["timeNano"] < since:
+                        continue  # already replayed
+                    if keep(event):
                         yield json.dumps(event).encode() + b"\n"
             finally:
                 self.engine.events.unsubscribe(queue)
@@ -93,19 +169,28 @@ class SystemAPI:
         return Stream(chunks())
 
 
-def matches(event: dict[str, Any], filters: dict[str, Any]) -> bool:
-    """Docker's event filters (type, event, container) on EVENT."""
-    def values(key: str) -> list[str]:
-        v = filters.get(key)
-        return list(v) if isinstance(v, (list, dict)) else []
-    if values("type") and event["Type"] not in values("type"):
-        return False
-    if values("event") and event["Action"] not in values("event"):
-        return False
-    names = values("container")
-    return not names or event["id"] in names or event["Actor"]["Attributes"].get("name") in names
-
-
 def arch() -> str:
     """Go's name for this machine's architecture."""
     return {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+
+
+def _machine_id() -> str:
+    """A stable daemon ID (docker-py's tests want one): the host's machine-id."""
+    try:
+        with open("/etc/machine-id") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def _open_fds() -> int:
+    try:
+        return len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return 0
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{time.time_ns() % 10**9:09d}Z"
+
+

@@ -37,8 +37,71 @@ def terminal_size() -> tuple[int, int]:
     return size.lines, size.columns
 
 
-def pump_stdin(sock: socket.socket) -> threading.Thread:
-    """Copy our stdin into SOCK; at EOF close the sending side (docker's CloseWrite)."""
+DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
+
+
+def parse_detach_keys(spec: str) -> bytes:
+    """docker's --detach-keys: comma-separated single characters or ctrl-<key>, where
+    <key> is a-z, @, [, \\, ], ^ or _ ."""
+    out = bytearray()
+    for part in spec.split(","):
+        if len(part) == 1:
+            out.append(ord(part))
+            continue
+        key = part[5:] if part.startswith("ctrl-") else ""
+        if len(key) == 1 and ((key.isalpha() and key.islower()) or key in "@[\\]^_"):
+            out.append(ord(key.upper() if key.isalpha() else key) & 0x1F)
+            continue
+        raise ValueError(f"Invalid escape keys ({spec}) provided")
+    if not out:
+        raise ValueError(f"Invalid escape keys ({spec}) provided")
+    return bytes(out)
+
+
+def check_detach_keys(spec: str | None) -> str | None:
+    """SPEC as given, once checked: a bad one is a one-line usage error."""
+    if spec is None:
+        return None
+    try:
+        parse_detach_keys(spec)
+    except ValueError as e:
+        from .client import Usage
+
+        raise Usage(str(e)) from None
+    return spec
+
+
+class EscapeProxy:
+    """Looks for the detach sequence in what we send, as docker's term.EscapeProxy does:
+    a partial match is held back, and sent on if the next key does not continue it."""
+
+    def __init__(self, keys: bytes) -> None:
+        self.keys, self.held, self.detached = keys, b"", False
+
+    def feed(self, data: bytes) -> bytes:
+        """What of DATA to send on; sets .detached when the whole sequence was typed."""
+        out = bytearray()
+        for byte in data:
+            candidate = self.held + bytes([byte])
+            if self.keys.startswith(candidate):
+                self.held = candidate
+                if candidate == self.keys:
+                    self.detached = True
+                    return bytes(out)
+                continue
+            out += candidate
+            self.held = b""
+        return bytes(out)
+
+
+def pump_stdin(sock: socket.socket, detach_keys: str | None = None, tty: bool = False
+               ) -> tuple[threading.Thread, EscapeProxy | None]:
+    """Copy our stdin into SOCK; at EOF close the sending side (docker's CloseWrite).
+    In a terminal session typing the detach keys ends the session instead (the container
+    goes on), as docker's CLI does."""
+    proxy = EscapeProxy(parse_detach_keys(detach_keys or DEFAULT_DETACH_KEYS)) \
+        if tty and os.isatty(0) else None
+
     def work() -> None:
         try:
             while True:
@@ -48,6 +111,13 @@ def pump_stdin(sock: socket.socket) -> threading.Thread:
                 data = os.read(0, 65536)
                 if not data:
                     break
+                if proxy is not None:
+                    data = proxy.feed(data)
+                    if proxy.detached:
+                        if data:
+                            sock.sendall(data)
+                        sock.shutdown(socket.SHUT_RDWR)
+                        return
                 sock.sendall(data)
         except OSError:
             return
@@ -56,14 +126,15 @@ def pump_stdin(sock: socket.socket) -> threading.Thread:
 
     t = threading.Thread(target=work, daemon=True)
     t.start()
-    return t
+    return t, proxy
 
 
 def stream(sock: socket.socket, *, tty: bool, stdin: bool,
-           resize: Callable[[int, int], None] | None = None) -> None:
-    """Run an attached session on SOCK until the remote side ends it."""
-    if stdin:
-        pump_stdin(sock)
+           resize: Callable[[int, int], None] | None = None,
+           detach_keys: str | None = None) -> bool:
+    """Run an attached session on SOCK until the remote side ends it or we detach;
+    whether we detached."""
+    proxy = pump_stdin(sock, detach_keys, tty)[1] if stdin else None
     if tty and resize is not None and os.isatty(1):
         def on_winch(*_: Any) -> None:
             with contextlib.suppress(Exception):
@@ -73,6 +144,12 @@ def stream(sock: socket.socket, *, tty: bool, stdin: bool,
     with raw_terminal(tty and stdin):
         demux(sock, sys.stdout.buffer, sys.stderr.buffer, tty)
     sock.close()
+    if proxy is not None and proxy.detached:
+        # docker's message, on a line of its own once the terminal is cooked again
+        sys.stderr.write("\r\n" if tty else "")
+        sys.stderr.flush()
+        return True
+    return False
 
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,

@@ -6,18 +6,20 @@ start-up must not pay for the daemon's libraries.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import socket
-import struct
-import threading
-import urllib.parse
-from collections.abc import Iterator
-from typing import Any, BinaryIO
 
 from ..errors import DaemonUnavailable, SdcError
 from . import http1
+from .fastjson import loads
+
+# json (to encode), typing, threading, struct, urllib are imported where used: start-up
+# is paid on every command (see main.py).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import threading
+    from collections.abc import Iterator
+    from typing import Any, BinaryIO
 
 API = "/v1.41"
 
@@ -59,9 +61,10 @@ def socket_path() -> str:
         value = os.environ.get(var, "")
         if value.startswith("unix://"):
             return value[len("unix://"):]
-    from ..paths import SOCKET
-
-    return str(SOCKET)
+    # paths.SOCKET, without the pathlib import paths.py costs every command
+    # (tests/unit/test_gotemplate.py keeps the two in step).
+    run_dir = os.environ.get("SDCONTAINER_RUN_DIR", "/run/sdcontainer")
+    return os.environ.get("SDCONTAINER_SOCKET", os.path.join(run_dir, "sdcontainer.sock"))
 
 
 def query_string(query: dict[str, Any] | None) -> str:
@@ -74,7 +77,11 @@ def query_string(query: dict[str, Any] | None) -> str:
             continue
         for item in v if isinstance(v, list) else [v]:
             pairs.append((k, ("1" if item else "0") if isinstance(item, bool) else str(item)))
-    return "?" + urllib.parse.urlencode(pairs) if pairs else ""
+    if not pairs:
+        return ""
+    import urllib.parse
+
+    return "?" + urllib.parse.urlencode(pairs)
 
 
 class Client:
@@ -92,6 +99,8 @@ class Client:
             data = raw
             hdrs.setdefault("Content-Type", "application/x-tar")
         elif body is not None:
+            import json
+
             data = json.dumps(body).encode()
             hdrs["Content-Type"] = "application/json"
         elif method in ("POST", "PUT"):
@@ -116,7 +125,7 @@ class Client:
         if not data.strip():
             return None
         try:
-            return json.loads(data)
+            return loads(data)
         except ValueError:
             return data.decode(errors="replace")
 
@@ -130,6 +139,8 @@ class Client:
         try:
             self.call("POST", f"/containers/{cid}/start")
         except APIError as e:
+            import contextlib
+
             with contextlib.suppress(APIError):
                 self.call("DELETE", f"/containers/{cid}", {"force": True})
             raise StartError(str(e)) from None
@@ -138,6 +149,8 @@ class Client:
                    ) -> tuple[threading.Thread, dict[str, Any]]:
         """POST /containers/CID/wait in a thread, sent before the container starts so no
         exit is missed; the dict gets the answer ("StatusCode") or "error"."""
+        import threading
+
         result: dict[str, Any] = {}
 
         def waiter() -> None:
@@ -159,12 +172,14 @@ class Client:
         resp = self.stream(method, endpoint, query, raw=raw)
         for line in resp:
             if line.strip():
-                yield json.loads(line)
+                yield loads(line)
 
     def hijack(self, endpoint: str, query: dict[str, Any] | None = None,
                body: Any = None) -> socket.socket:
         """POST ENDPOINT asking for a raw stream (attach, exec start); the bare socket."""
         s = _connect(self.path)
+        import json
+
         payload = json.dumps(body).encode() if body is not None else b""
         head = (f"POST {API}{endpoint}{query_string(query)} HTTP/1.1\r\nHost: localhost\r\n"
                 "Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\n"
@@ -188,7 +203,7 @@ class Client:
                 rest += chunk
             s.close()
             try:
-                message = json.loads(rest)["message"]
+                message = loads(rest)["message"]
             except (ValueError, KeyError, TypeError):
                 message = rest.decode(errors="replace")
             raise APIError(status, message)
@@ -197,6 +212,8 @@ class Client:
 
 def demux(sock: socket.socket, out: BinaryIO, err: BinaryIO, tty: bool) -> None:
     """Copy a docker stream from SOCK to OUT and ERR until it ends."""
+    import struct
+
     buf = b""
     while True:
         try:
@@ -222,6 +239,8 @@ def demux(sock: socket.socket, out: BinaryIO, err: BinaryIO, tty: bool) -> None:
 
 def read_frames(resp: http1.Response, tty: bool) -> Iterator[tuple[int, bytes]]:
     """(stream, data) pieces of a multiplexed HTTP body (logs)."""
+    import struct
+
     if tty:
         while chunk := resp.read1(65536):
             yield 1, chunk

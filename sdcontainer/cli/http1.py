@@ -6,10 +6,12 @@ command; requests to our own daemon need none of that.
 
 from __future__ import annotations
 
-import json
 import socket
-from collections.abc import Iterator
-from typing import Any, BinaryIO
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Any, BinaryIO
 
 
 class Response:
@@ -122,7 +124,9 @@ def error_message(resp: Response) -> str:
     """docker's {"message": ...} of an error response, or its text."""
     text = resp.read()
     try:
-        message: Any = json.loads(text)["message"]
+        from .fastjson import loads
+
+        message: Any = loads(text)["message"]
         return str(message)
     except (ValueError, KeyError, TypeError):
         return text.decode(errors="replace").strip() or resp.reason

@@ -37,28 +37,65 @@ def pull(client: Client, ref: str, quiet: bool = False, platform: str | None = N
             last = line
 
 
-def cmd_images(client: Client, ns: argparse.Namespace) -> int:
-    images = client.call("GET", "/images/json")
+IMAGE_HEADERS = {"ID": "IMAGE ID", "Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST",
+                 "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "Size": "SIZE",
+                 "Containers": "CONTAINERS", "SharedSize": "SHARED SIZE",
+                 "UniqueSize": "UNIQUE SIZE", "VirtualSize": "SIZE"}
+
+
+def image_refs(img: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(repository, tag, digest) rows of one image, as docker's CLI lists them: one per
+    tag, and one with tag <none> per repository known by digest alone (a pull by digest)."""
+    digests: dict[str, str] = {}
+    for d in img.get("RepoDigests") or []:
+        repo, _, digest = d.partition("@")
+        digests.setdefault(repo, digest)
+    refs = []
+    for tag in img.get("RepoTags") or []:
+        repo, _, t = tag.rpartition(":")
+        refs.append((repo, t, digests.get(repo, "<none>")))
+    tagged = {r for r, _, _ in refs}
+    refs += [(repo, "<none>", digest) for repo, digest in digests.items() if repo not in tagged]
+    return refs or [("<none>", "<none>", "<none>")]
+
+
+def image_rows(images: list[dict[str, Any]], ns: argparse.Namespace) -> list[dict[str, Any]]:
+    """The fields of `images --format`, one row per tag, as docker names them."""
+    import datetime
+
     rows = []
     for img in images:
-        for tag in img["RepoTags"] or ["<none>:<none>"]:
-            repo, _, t = tag.rpartition(":")
-            digest = next((d.split("@", 1)[1] for d in img.get("RepoDigests") or []
-                           if d.startswith(repo + "@")), "<none>")
-            rows.append([repo, t, digest, img["Id"].split(":", 1)[1][:12],
-                         formatting.ago(img["Created"]), formatting.human_size(img["Size"])])
+        for repo, t, digest in image_refs(img):
+            full = img["Id"]
+            created = datetime.datetime.fromtimestamp(img.get("Created", 0)).astimezone()
+            rows.append({
+                "ID": full if ns.no_trunc else full.split(":", 1)[-1][:12],
+                "Repository": repo, "Tag": t, "Digest": digest,
+                "CreatedSince": formatting.ago(img.get("Created", 0)),
+                "CreatedAt": created.strftime("%Y-%m-%d %H:%M:%S %z %Z"),
+                "Size": formatting.human_size(img.get("Size", 0)),
+                "VirtualSize": formatting.human_size(img.get("VirtualSize", img.get("Size", 0))),
+                "SharedSize": "N/A", "UniqueSize": "N/A", "Containers": "N/A"})
+    return rows
+
+
+def cmd_images(client: Client, ns: argparse.Namespace) -> int:
+    filters = list(ns.filter)
+    if ns.reference:
+        filters.append(f"reference={ns.reference}")
+    images = client.call("GET", "/images/json", {"all": ns.all or None,
+                                                 "filters": formatting.filters_arg(filters)})
+    rows = image_rows(images, ns)
     if ns.quiet:
-        seen = []
+        seen: list[str] = []
         for r in rows:
-            if r[3] not in seen:
-                seen.append(r[3])
-        print("\n".join(seen)) if seen else None
+            if r["ID"] not in seen:
+                seen.append(r["ID"])
+        formatting.emit("".join(i + "\n" for i in seen))
         return 0
-    headers = ["REPOSITORY", "TAG", "DIGEST", "IMAGE ID", "CREATED", "SIZE"]
-    if not ns.digests:
-        headers.pop(2)
-        rows = [r[:2] + r[3:] for r in rows]
-    print(formatting.table(headers, rows))
+    default = ("table {{.Repository}}\\t{{.Tag}}\\t" + ("{{.Digest}}\\t" if ns.digests else "")
+               + "{{.ID}}\\t{{.CreatedSince}}\\t{{.Size}}")
+    formatting.emit(formatting.listing(ns.format, rows, IMAGE_HEADERS, default))
     return 0
 
 
@@ -102,20 +139,26 @@ def cmd_load(client: Client, ns: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_save(client: Client, ns: argparse.Namespace) -> int:
-    if not ns.output and os.isatty(1):
+def download(client: Client, path: str, query: dict[str, Any] | None, output: str | None) -> int:
+    """GET PATH (a tar: save, export) into OUTPUT, or stdout when it is not a terminal.
+    OUTPUT appears whole or not at all."""
+    if not output and os.isatty(1):
         raise Usage("cowardly refusing to save to a terminal. Use the -o flag or redirect")
-    resp = client.stream("GET", "/images/get", {"names": ns.images})
-    out = open(ns.output + ".tmp", "wb") if ns.output else sys.stdout.buffer  # noqa: SIM115
+    resp = client.stream("GET", path, query)
+    out = open(output + ".tmp", "wb") if output else sys.stdout.buffer  # noqa: SIM115
     try:
         while chunk := resp.read(1 << 20):
             out.write(chunk)
     finally:
-        if ns.output:
+        if output:
             out.close()
-    if ns.output:
-        os.rename(ns.output + ".tmp", ns.output)
+    if output:
+        os.rename(output + ".tmp", output)
     return 0
+
+
+def cmd_save(client: Client, ns: argparse.Namespace) -> int:
+    return download(client, "/images/get", {"names": ns.images}, ns.output)
 
 
 def cmd_tag(client: Client, ns: argparse.Namespace) -> int:
@@ -145,8 +188,11 @@ def cmd_image_prune(client: Client, ns: argparse.Namespace) -> int:
     if deleted:
         print("Deleted Images:")
         for d in deleted:
-            print(f"deleted: {d['Deleted']}")
-    print("\nTotal reclaimed space: 0B")
+            for kind, what in d.items():
+                print(f"{kind.lower()}: {what}")
+        print()
+    print(f"Total reclaimed space: "
+          f"{formatting.human_size(answer.get('SpaceReclaimed') or 0, 4)}")
     return 0
 
 
@@ -188,6 +234,11 @@ def add_verbs(sub: Any, verb: Callable[..., argparse.ArgumentParser],
         v.add_argument("-q", "--quiet", action="store_true")
         v.add_argument("-a", "--all", action="store_true")
         v.add_argument("--digests", action="store_true")
+        v.add_argument("--no-trunc", action="store_true")
+        v.add_argument("-f", "--filter", action="append", default=[],
+                       help="filter output based on conditions provided (key=value)")
+        v.add_argument("--format", help="format output: table, json or a Go template")
+        v.add_argument("reference", nargs="?")
         v = verb("pull", cmd_pull, "Download an image from a registry", parent=parent)
         v.add_argument("-q", "--quiet", action="store_true")
         v.add_argument("--platform")

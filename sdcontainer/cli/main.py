@@ -7,281 +7,121 @@ could not be run; other verbs exit 1 on error.  Errors are one line.
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import json
-import os
 import sys
-from collections.abc import Callable
-from typing import Any, NoReturn
 
 from .. import __version__
 from ..errors import InvalidArgument, SdcError
-from . import attach, formatting, imagecmds, netcmds, systemdcmds, tlscmds
-from .client import APIError, Client, StartError, Usage, read_frames
-from .options import add_container_flags, create_body
 
-Handler = Callable[[Client, argparse.Namespace], int]
+# Start-up is paid on every command: this module imports nothing heavy at the top
+# (argparse, json, socket, the verbs' modules are imported when a verb needs them), and
+# typing only for the checker.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable
+    from typing import Any, NoReturn
 
+    from .client import Client
 
-def exec_exit_code(message: str) -> int:
-    """docker's mapping of a start failure to 126/127."""
-    lowered = message.lower()
-    if "executable file not found" in lowered or "no such file or directory" in lowered:
-        return 127
-    if "permission denied" in lowered or "exec format error" in lowered:
-        return 126
-    return 125
+    Handler = Callable[[Client, argparse.Namespace], int]
 
 
-def create(client: Client, ns: argparse.Namespace) -> str:
-    """Create the container NS describes, pulling its image if it is missing."""
-    body = create_body(ns)
-    try:
-        answer = client.call("POST", "/containers/create", {"name": ns.name}, body)
-    except APIError as e:
-        if e.status != 404 or "image" not in str(e).lower():
-            raise
-        print(f"Unable to find image '{ns.image}' locally", file=sys.stderr)
-        imagecmds.pull(client, ns.image, quiet=False, platform=ns.platform)
-        answer = client.call("POST", "/containers/create", {"name": ns.name}, body)
-    cid: str = answer["Id"]
-    return cid
+
+# Which module defines each top-level verb: only the one named on the command line is
+# imported and put into the parser.  Modules other helpers own join with add_verbs(sub, verb).
+VERB_MODULES: dict[str, tuple[str, ...]] = {
+    "containercmds": ("run", "create", "start", "attach", "stop", "restart", "kill", "rm",
+                      "wait", "ps", "inspect", "logs", "exec", "top"),
+    "imagecmds": ("images", "pull", "import", "load", "save", "tag", "rmi", "image", "login",
+                  "logout"),
+    "netcmds": ("network", "port"),
+    "systemdcmds": ("pause", "unpause", "generate", "healthcheck"),
+    "tlscmds": ("tls",),
+    "syscmds": ("version", "info", "events", "stats"),
+    "volumecmds": ("volume",),
+    "buildcmd": ("build", "builder", "buildx", "commit", "diff", "export"),
+    "cpcmd": ("cp",),
+    "maintcmds": ("rename", "update", "container-prune", "system-df", "system-prune"),
+}
+
+# docker's management commands, as aliases of the top-level verbs: `container ls` is `ps`.
+# (`image`, `network`, `volume` are groups of their own modules.)
+GROUPS: dict[str, dict[str, str]] = {
+    "container": {"ls": "ps", "list": "ps", "ps": "ps", "remove": "rm",
+                  **{v: v for v in ("attach", "commit", "cp", "create", "diff", "exec",
+                                    "export", "inspect", "kill", "logs", "pause", "port",
+                                    "restart", "rm", "run", "start", "stats", "stop", "top",
+                                    "unpause", "wait", "rename", "update")},
+                  "prune": "container-prune"},
+    "system": {"info": "info", "events": "events", "df": "system-df", "prune": "system-prune"},
+}
+
+RUN_VERBS = ("run", "create")
 
 
-def cmd_create(client: Client, ns: argparse.Namespace) -> int:
-    print(create(client, ns))
-    return 0
+def expand_group(args: list[str]) -> list[str]:
+    """`container ls -a` as `ps -a`; `container inspect` only looks for containers."""
+    if len(args) < 2 or args[0] not in GROUPS or args[1] not in GROUPS[args[0]]:
+        return args
+    verb = GROUPS[args[0]][args[1]]
+    extra = ["--type", "container"] if (args[0], verb) == ("container", "inspect") else []
+    return [verb, *extra, *args[2:]]
 
 
-def cmd_run(client: Client, ns: argparse.Namespace) -> int:
-    cid = create(client, ns)
-    if ns.sdnotify and not ns.detach:  # the main process of a (generated) service
-        return systemdcmds.run_notified(client, cid, ns)
-    if ns.detach:
-        client.start_or_remove(cid)
-        print(cid)
-        return 0
-    return attached_start(client, cid, tty=ns.tty, stdin=ns.interactive,
-                          condition="removed" if ns.rm else "next-exit")
+def group_help(group: str) -> str:
+    """The usage of a management command: its sub-verbs and what they stand for."""
+    lines = [f"usage: sdcontainer {group} COMMAND", "", "Commands:"]
+    for name, verb in sorted(GROUPS[group].items()):
+        lines.append(f"  {name:10} (sdcontainer {verb})")
+    return "\n".join(lines)
 
 
-def attached_start(client: Client, cid: str, *, tty: bool, stdin: bool, condition: str) -> int:
-    """Attach, start, stream until the end, and return the exit status."""
-    sock = client.hijack(f"/containers/{cid}/attach",
-                         {"stream": True, "stdin": stdin, "stdout": True, "stderr": True})
-    w, result = client.wait_later(cid, condition)
-    try:
-        client.call("POST", f"/containers/{cid}/start")
-    except APIError as e:
-        sock.close()
-        w.join(5)
-        raise StartError(str(e)) from None
-    with attach.proxy_signals(client, cid, not tty):
-        attach.stream(sock, tty=tty, stdin=stdin, resize=lambda h, w_: client.call(
-            "POST", f"/containers/{cid}/resize", {"h": h, "w": w_}))
-        w.join()
-    if "error" in result:
-        raise result["error"]
-    return int(result.get("StatusCode", 0))
+class _Unused:
+    """What `verb` gives for a verb not on the command line: accepts and ignores all."""
+
+    def __getattr__(self, _name: str) -> Any:
+        return lambda *a, **k: self
 
 
-def cmd_start(client: Client, ns: argparse.Namespace) -> int:
-    if ns.attach or ns.interactive:
-        if len(ns.containers) > 1:
-            raise Usage("you cannot start and attach multiple containers at once")
-        info = client.call("GET", f"/containers/{ns.containers[0]}/json")
-        return attached_start(client, info["Id"], tty=info["Config"]["Tty"],
-                              stdin=ns.interactive, condition="next-exit")
-    return formatting.each(ns.containers, lambda c: client.call("POST", f"/containers/{c}/start"))
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """Every verb and flag; with ONLY, just that top-level verb (the others' modules are
+    not even imported)."""
+    import argparse
+    import importlib
+    import os
 
+    class Formatter(argparse.HelpFormatter):
+        """argparse's, given the width so that it does not import shutil to find it."""
 
-def cmd_stop(client: Client, ns: argparse.Namespace) -> int:
-    def stop(c: str) -> None:
-        try:
-            client.call("POST", f"/containers/{c}/stop", {"t": ns.time})
-        except APIError as e:
-            if e.status != 304:  # already stopped: docker says nothing either
-                raise
-    return formatting.each(ns.containers, stop)
+        def __init__(self, prog: str) -> None:
+            try:
+                width = os.get_terminal_size(2).columns - 2
+            except OSError:
+                width = 78
+            super().__init__(prog, width=width)
 
+    class Parser(argparse.ArgumentParser):
+        """argparse, but a mistake is one line naming it, as docker's are."""
 
-def cmd_restart(client: Client, ns: argparse.Namespace) -> int:
-    return formatting.each(ns.containers,
-                lambda c: client.call("POST", f"/containers/{c}/restart", {"t": ns.time}))
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs.setdefault("formatter_class", Formatter)
+            super().__init__(*args, **kwargs)
 
+        def error(self, message: str) -> NoReturn:
+            from .client import Usage
 
-def cmd_kill(client: Client, ns: argparse.Namespace) -> int:
-    return formatting.each(ns.containers,
-                lambda c: client.call("POST", f"/containers/{c}/kill", {"signal": ns.signal}))
+            raise Usage(f"{self.prog}: {message}. See '{self.prog} --help'.")
 
-
-def cmd_rm(client: Client, ns: argparse.Namespace) -> int:
-    return formatting.each(ns.containers,
-                lambda c: client.call("DELETE", f"/containers/{c}", {"force": ns.force or None}))
-
-
-def cmd_wait(client: Client, ns: argparse.Namespace) -> int:
-    def wait(c: str) -> None:
-        print(client.call("POST", f"/containers/{c}/wait")["StatusCode"])
-    return formatting.each(ns.containers, wait, echo=False)
-
-
-def cmd_ps(client: Client, ns: argparse.Namespace) -> int:
-    found = client.call("GET", "/containers/json", {"all": ns.all or None,
-                                                   "limit": 1 if ns.latest else ns.last})
-    if ns.quiet:
-        for c in found:
-            print(c["Id"] if ns.no_trunc else c["Id"][:12])
-        return 0
-    rows = [formatting.ps_row(c, ns.no_trunc) for c in found]
-    if ns.format:
-        for r in rows:
-            print(formatting.render(ns.format if ns.format != "json" else "json", r))
-        return 0
-    print(formatting.table(
-        ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"],
-        [[r["ID"], r["Image"], r["Command"], r["RunningFor"], r["Status"], r["Ports"], r["Names"]]
-         for r in rows]))
-    return 0
-
-
-def cmd_inspect(client: Client, ns: argparse.Namespace) -> int:
-    results, rc = [], 0
-    for name in ns.names:
-        try:
-            if ns.type in (None, "container"):
-                try:
-                    results.append(client.call("GET", f"/containers/{name}/json"))
-                    continue
-                except APIError as e:
-                    if e.status != 404 or ns.type == "container":
-                        raise
-            results.append(client.call("GET", f"/images/{name}/json"))
-        except APIError as e:
-            print(f"Error: No such object: {name}" if e.status == 404 else f"Error: {e}",
-                  file=sys.stderr)
-            rc = 1
-    formatting.print_inspected(results, ns.format)
-    return rc
-
-
-def cmd_logs(client: Client, ns: argparse.Namespace) -> int:
-    info = client.call("GET", f"/containers/{ns.container}/json")
-    resp = client.stream("GET", f"/containers/{ns.container}/logs", {
-        "stdout": True, "stderr": True, "follow": ns.follow or None, "tail": ns.tail,
-        "since": since_arg(ns.since), "until": since_arg(ns.until),
-        "timestamps": ns.timestamps or None})
-    for stream, data in read_frames(resp, info["Config"]["Tty"]):
-        target = sys.stderr.buffer if stream == 2 else sys.stdout.buffer
-        target.write(data)
-        target.flush()
-    return 0
-
-
-def since_arg(value: str | None) -> str | None:
-    """docker's --since: a unix time, an RFC 3339 date, or a duration like 10m."""
-    if not value:
-        return None
-    import datetime
-    import re
-    import time
-
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)(s|m|h)", value)
-    if m:
-        seconds = float(m.group(1)) * {"s": 1, "m": 60, "h": 3600}[m.group(2)]
-        return f"{time.time() - seconds:.6f}"
-    if re.fullmatch(r"\d+(\.\d+)?", value):
-        return value
-    try:
-        return str(datetime.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
-    except ValueError:
-        raise Usage(f"invalid time value {value!r}") from None
-
-
-def cmd_exec(client: Client, ns: argparse.Namespace) -> int:
-    if not ns.command:
-        raise Usage('"exec" requires at least 2 arguments')
-    env = [e if "=" in e else f"{e}={os.environ.get(e, '')}" for e in ns.env]
-    answer = client.call("POST", f"/containers/{ns.container}/exec", body={
-        "Cmd": ns.command, "Env": env, "WorkingDir": ns.workdir or "", "User": ns.user or "",
-        "Tty": ns.tty, "AttachStdin": ns.interactive, "AttachStdout": not ns.detach,
-        "AttachStderr": not ns.detach})
-    eid = answer["Id"]
-    if ns.detach:
-        client.call("POST", f"/exec/{eid}/start", body={"Detach": True})
-        return 0
-    try:
-        sock = client.hijack(f"/exec/{eid}/start", body={"Detach": False, "Tty": ns.tty})
-    except APIError as e:
-        print(f"Error response from daemon: {e}", file=sys.stderr)
-        return exec_exit_code(str(e))
-    attach.stream(sock, tty=ns.tty, stdin=ns.interactive, resize=lambda h, w: client.call(
-        "POST", f"/exec/{eid}/resize", {"h": h, "w": w}))
-    code = client.call("GET", f"/exec/{eid}/json").get("ExitCode")
-    return int(code) if code is not None else 0
-
-
-def cmd_top(client: Client, ns: argparse.Namespace) -> int:
-    answer = client.call("GET", f"/containers/{ns.container}/top",
-                         {"ps_args": " ".join(ns.ps_args) or None})
-    print(formatting.table(answer["Titles"], answer["Processes"]))
-    return 0
-
-
-def cmd_version(client: Client, ns: argparse.Namespace) -> int:
-    from ..buildinfo import commit
-
-    print(f"Client:\n Version:    {__version__}\n API version: 1.41\n Git commit: {commit()}")
-    try:
-        v = client.call("GET", "/version")
-        print(f"\nServer:\n Engine:\n  Version:    {v['Version']}\n  API version: "
-              f"{v['ApiVersion']} (minimum version {v['MinAPIVersion']})\n  OS/Arch:    "
-              f"{v['Os']}/{v['Arch']}\n  Kernel:     {v['KernelVersion']}")
-    except SdcError as e:
-        print(str(e), file=sys.stderr)
-        return 1
-    return 0
-
-
-def cmd_info(client: Client, ns: argparse.Namespace) -> int:
-    info = client.call("GET", "/info")
-    if ns.format:
-        print(formatting.render(ns.format, info))
-        return 0
-    for key in ("Containers", "ContainersRunning", "ContainersStopped", "ServerVersion",
-                "CgroupDriver", "CgroupVersion", "KernelVersion", "OperatingSystem", "NCPU",
-                "DockerRootDir"):
-        print(f" {key}: {info.get(key)}")
-    return 0
-
-
-def cmd_events(client: Client, ns: argparse.Namespace) -> int:
-    for e in client.json_lines("GET", "/events", {"filters": json.dumps(
-            {"container": ns.filter_container} if ns.filter_container else {}) or None}):
-        if ns.format:
-            print(formatting.render(ns.format, e), flush=True)
-        else:
-            attrs = e["Actor"]["Attributes"]
-            print(f"{e['Type']} {e['Action']} {e['id']} (name={attrs.get('name')})", flush=True)
-    return 0
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse, but a mistake is one line naming it, as docker's are."""
-
-    def error(self, message: str) -> NoReturn:
-        raise Usage(f"{self.prog}: {message}. See '{self.prog} --help'.")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """Every verb and flag."""
-    p = Parser(prog="sdcontainer", description=__doc__.split("\n")[0])
+    p = Parser(prog="sdcontainer", description=(__doc__ or "").split("\n")[0])
     p.add_argument("--version", "-v", action="version", version=f"sdcontainer {__version__}")
     sub = p.add_subparsers(dest="verb", metavar="COMMAND")
 
     def verb(name: str, handler: Handler, helptext: str, *, aliases: list[str] | None = None,
              parent: Any = sub, conflict_h: bool = False) -> argparse.ArgumentParser:
+        if parent is sub and only is not None and only != name and \
+                only not in (aliases or []):
+            unused: Any = _Unused()
+            return unused  # type: ignore[no-any-return]
         v: argparse.ArgumentParser = parent.add_parser(
             name, help=helptext, description=helptext, aliases=aliases or [],
             add_help=not conflict_h)
@@ -290,94 +130,71 @@ def build_parser() -> argparse.ArgumentParser:
         v.set_defaults(handler=handler)
         return v
 
-    for name, handler, text in (("run", cmd_run, "Create and run a new container from an image"),
-                                ("create", cmd_create, "Create a new container")):
-        v = verb(name, handler, text, conflict_h=True)
-        if name == "run":
-            v.add_argument("-d", "--detach", action="store_true",
-                           help="run container in background and print container ID")
-        add_container_flags(v)
+    for module, verbs in VERB_MODULES.items():
+        if only is not None and only not in verbs:
+            continue
+        try:
+            mod = importlib.import_module(f"{__package__}.{module}")
+        except ModuleNotFoundError as e:
+            if e.name != f"{__package__}.{module}":
+                raise
+            continue  # a verb group not installed (yet)
+        if module == "imagecmds":
+            from .containercmds import cmd_inspect
 
-    v = verb("start", cmd_start, "Start one or more stopped containers")
-    v.add_argument("-a", "--attach", action="store_true", help="attach STDOUT/STDERR")
-    v.add_argument("-i", "--interactive", action="store_true", help="attach STDIN")
-    v.add_argument("containers", nargs="+")
-    for name, handler, text in (("stop", cmd_stop, "Stop one or more running containers"),
-                                ("restart", cmd_restart, "Restart one or more containers")):
-        v = verb(name, handler, text)
-        v.add_argument("-t", "--time", "--timeout", type=int, help="seconds to wait before killing")
-        v.add_argument("containers", nargs="+")
-    v = verb("kill", cmd_kill, "Kill one or more running containers")
-    v.add_argument("-s", "--signal", default="KILL", help="signal to send (default KILL)")
-    v.add_argument("containers", nargs="+")
-    v = verb("rm", cmd_rm, "Remove one or more containers")
-    v.add_argument("-f", "--force", action="store_true",
-                   help="force the removal of a running container")
-    v.add_argument("-v", "--volumes", action="store_true", help="(accepted; no anonymous volumes)")
-    v.add_argument("containers", nargs="+")
-    v = verb("wait", cmd_wait, "Block until containers stop, then print their exit codes")
-    v.add_argument("containers", nargs="+")
-    v = verb("ps", cmd_ps, "List containers")
-    v.add_argument("-a", "--all", action="store_true", help="show all containers")
-    v.add_argument("-q", "--quiet", action="store_true", help="only display container IDs")
-    v.add_argument("-l", "--latest", action="store_true", help="show the latest created container")
-    v.add_argument("-n", "--last", type=int, help="show n last created containers")
-    v.add_argument("--no-trunc", action="store_true", help="don't truncate output")
-    v.add_argument("--format", help="format output: json or a Go template")
-    v = verb("inspect", cmd_inspect, "Return low-level information on objects")
-    v.add_argument("-f", "--format", help="format output using a Go template")
-    v.add_argument("--type", choices=["container", "image"])
-    v.add_argument("names", nargs="+")
-    v = verb("logs", cmd_logs, "Fetch the logs of a container")
-    v.add_argument("-f", "--follow", action="store_true", help="follow log output")
-    v.add_argument("-n", "--tail", default="all", help="number of lines to show from the end")
-    v.add_argument("--since", help="show logs since timestamp or relative (e.g. 42m)")
-    v.add_argument("--until", help="show logs before a timestamp or relative")
-    v.add_argument("-t", "--timestamps", action="store_true", help="show timestamps")
-    v.add_argument("container")
-    v = verb("exec", cmd_exec, "Execute a command in a running container")
-    v.add_argument("-i", "--interactive", action="store_true")
-    v.add_argument("-t", "--tty", action="store_true")
-    v.add_argument("-d", "--detach", action="store_true")
-    v.add_argument("-e", "--env", action="append", default=[])
-    v.add_argument("-w", "--workdir")
-    v.add_argument("-u", "--user")
-    v.add_argument("container")
-    v.add_argument("command", nargs=argparse.REMAINDER)
-    v = verb("top", cmd_top, "Display the running processes of a container")
-    v.add_argument("container")
-    v.add_argument("ps_args", nargs=argparse.REMAINDER)
-
-    imagecmds.add_verbs(sub, verb, cmd_inspect)
-    netcmds.add_verbs(sub, verb)
-    systemdcmds.add_verbs(sub, verb)
-    tlscmds.add_verbs(sub, verb)
-    verb("version", cmd_version, "Show the sdcontainer version information")
-    v = verb("info", cmd_info, "Display system-wide information")
-    v.add_argument("-f", "--format")
-    v = verb("events", cmd_events, "Get real time events from the server")
-    v.add_argument("--filter-container", help="only events of this container")
-    v.add_argument("--format")
+            mod.add_verbs(sub, verb, cmd_inspect)
+        else:
+            mod.add_verbs(sub, verb)
+    if only is None:
+        for group in GROUPS:
+            sub.add_parser(group, help=f"Manage {group}s" if group != "system" else
+                           "Manage sdcontainer", add_help=False)
     return p
 
 
-RUN_VERBS = ("run", "create")
+class _Args:
+    """Parsed arguments of a command the fast path recognised."""
+
+    def __init__(self, **kw: Any) -> None:
+        self.__dict__.update(kw)
+
+
+def fast_path(args: list[str]) -> _Args | None:
+    """`version` without flags, parsed without argparse (whose import alone would cost
+    the CLI's start-up a third more)."""
+    if args == ["version"]:
+        from .syscmds import cmd_version
+
+        return _Args(verb="version", format=None, handler=cmd_version)
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the sdcontainer command."""
-    args = sys.argv[1:] if argv is None else argv
-    parser = build_parser()
-    try:
-        ns = parser.parse_args(args)
-    except Usage as e:
-        print(e, file=sys.stderr)
-        return 125 if args[:1] and args[0] in RUN_VERBS else 1
-    except SystemExit as e:
-        return int(e.code or 0)
-    if not getattr(ns, "handler", None):
-        parser.print_help()
-        return 0
+    from ..errors import DaemonUnavailable
+
+    args = expand_group(sys.argv[1:] if argv is None else argv)
+    from .client import APIError, Client, StartError, Usage
+
+    if args[:1] and args[0] in GROUPS:
+        print(group_help(args[0]), file=sys.stdout if args[1:2] in ([], ["--help"]) else
+              sys.stderr)
+        return 0 if args[1:2] in ([], ["--help"]) else 1
+    only = args[0] if args and not args[0].startswith("-") and any(
+        args[0] in v for v in VERB_MODULES.values()) else None
+    ns: Any = fast_path(args)
+    if ns is None:
+        parser = build_parser(only)
+        try:
+            ns = parser.parse_args(args)
+        except Usage as e:
+            print(e, file=sys.stderr)
+            return 125 if args[:1] and args[0] in RUN_VERBS else 1
+        except SystemExit as e:
+            return int(e.code or 0)
+        if not getattr(ns, "handler", None):
+            parser.print_help()
+            return 0
     prefix = "sdcontainer: " if ns.verb in RUN_VERBS else ""
     try:
         code: int = ns.handler(Client(), ns)
@@ -386,14 +203,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{prefix}Error response from daemon: {e}", file=sys.stderr)
         return 125 if ns.verb in RUN_VERBS else 1
     except StartError as e:
+        from .containercmds import exec_exit_code
+
         print(f"{prefix}{e}", file=sys.stderr)
         return exec_exit_code(e.message) if ns.verb == "run" else 1
-    except (SdcError, InvalidArgument) as e:
+    except (SdcError, InvalidArgument, DaemonUnavailable) as e:
         print(f"{prefix}{e}", file=sys.stderr)
         return 125 if ns.verb in RUN_VERBS else 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
+        import contextlib
+
         with contextlib.suppress(OSError):
             sys.stdout.close()
         return 0

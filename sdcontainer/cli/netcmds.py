@@ -7,7 +7,6 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import SdcError
 from . import formatting
 from .client import Client
 
@@ -24,30 +23,39 @@ def cmd_network_create(client: Client, ns: argparse.Namespace) -> int:
     return 0
 
 
+NETWORK_HEADERS = {"ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE",
+                   "IPv6": "IPV6", "IPv4": "IPV4", "Internal": "INTERNAL", "Labels": "LABELS",
+                   "Label": "LABEL", "CreatedAt": "CREATED AT"}
+NETWORK_DEFAULT = "table {{.ID}}\\t{{.Name}}\\t{{.Driver}}\\t{{.Scope}}"
+
+
+def network_row(n: dict[str, Any], no_trunc: bool) -> dict[str, Any]:
+    """The fields of `network ls --format`, as docker names them."""
+    labels: dict[str, str] = n.get("Labels") or {}
+    created = formatting.go_time(str(n.get("Created", "")))
+    return {
+        "ID": n["Id"] if no_trunc else n["Id"][:12], "Name": n.get("Name", ""),
+        "Driver": n.get("Driver", ""), "Scope": n.get("Scope", ""),
+        "IPv6": "true" if n.get("EnableIPv6") else "false",
+        "IPv4": "true" if n.get("EnableIPv4") else "false",
+        "Internal": "true" if n.get("Internal") else "false",
+        "Labels": ",".join(f"{k}={v}" for k, v in labels.items()),
+        "Label": lambda name: labels.get(name, ""), "CreatedAt": created}
+
+
 def cmd_network_ls(client: Client, ns: argparse.Namespace) -> int:
-    nets = client.call("GET", "/networks")
+    nets = client.call("GET", "/networks", {"filters": formatting.filters_arg(ns.filter)})
     if ns.quiet:
-        print("\n".join(n["Id"][:12] for n in nets))
+        formatting.emit("".join((n["Id"] if ns.no_trunc else n["Id"][:12]) + "\n"
+                                for n in nets))
         return 0
-    if ns.format:
-        for n in nets:
-            print(formatting.render(ns.format, n))
-        return 0
-    print(formatting.table(["NETWORK ID", "NAME", "DRIVER", "SCOPE"],
-                           [[n["Id"][:12], n["Name"], n["Driver"], n["Scope"]] for n in nets]))
+    rows = [network_row(n, ns.no_trunc) for n in nets]
+    formatting.emit(formatting.listing(ns.format, rows, NETWORK_HEADERS, NETWORK_DEFAULT))
     return 0
 
 
 def cmd_network_inspect(client: Client, ns: argparse.Namespace) -> int:
-    results, rc = [], 0
-    for name in ns.networks:
-        try:
-            results.append(client.call("GET", f"/networks/{name}"))
-        except SdcError as e:
-            print(f"Error response from daemon: {e}", file=sys.stderr)
-            rc = 1
-    formatting.print_inspected(results, ns.format)
-    return rc
+    return formatting.inspect_each(client, "/networks/{}", ns.networks, ns.format)
 
 
 def cmd_network_rm(client: Client, ns: argparse.Namespace) -> int:
@@ -106,7 +114,10 @@ def add_verbs(sub: Any, verb: Callable[..., argparse.ArgumentParser]) -> None:
     v.add_argument("name")
     v = verb("ls", cmd_network_ls, "List networks", parent=nsub, aliases=["list"])
     v.add_argument("-q", "--quiet", action="store_true")
-    v.add_argument("--format")
+    v.add_argument("--no-trunc", action="store_true")
+    v.add_argument("-f", "--filter", action="append", default=[],
+                   help="filter output based on conditions provided (key=value)")
+    v.add_argument("--format", help="format output: table, json or a Go template")
     v = verb("inspect", cmd_network_inspect, "Display detailed information on networks",
              parent=nsub)
     v.add_argument("-f", "--format")

@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from ..errors import InvalidArgument
+from ..util import runflags
 from .systemdcmds import add_flags as add_systemd_flags
 from .systemdcmds import add_to_body as add_systemd_body
 
@@ -23,54 +24,22 @@ def parse_bytes(value: str) -> int:
 
 
 def add_container_flags(p: argparse.ArgumentParser) -> None:
-    """The flags `run` and `create` share."""
-    a = p.add_argument
-    a("--name", help="assign a name to the container")
-    a("-e", "--env", action="append", default=[], help="set environment variables")
-    a("--env-file", action="append", default=[], help="read in a file of environment variables")
-    a("-w", "--workdir", help="working directory inside the container")
-    a("-u", "--user", help="username or UID (format: <name|uid>[:<group|gid>])")
-    a("-h", "--hostname", help="container host name")
-    a("--entrypoint", help="overwrite the default ENTRYPOINT of the image")
-    a("-i", "--interactive", action="store_true", help="keep STDIN open even if not attached")
-    a("-t", "--tty", action="store_true", help="allocate a pseudo-TTY")
-    a("-v", "--volume", action="append", default=[], help="bind mount a volume (HOST:CTR[:ro])")
-    a("--mount", action="append", default=[], help="attach a mount (type=bind|tmpfs,...)")
-    a("--tmpfs", action="append", default=[], help="mount a tmpfs directory (PATH[:OPTS])")
-    a("--read-only", action="store_true", help="mount the container's root filesystem read-only")
-    a("--stop-signal", help="signal to stop the container")
-    a("--stop-timeout", type=int, help="timeout (in seconds) to stop a container")
-    a("-m", "--memory", help="memory limit")
-    a("--cpus", help="number of CPUs")
-    a("--pids-limit", type=int, help="tune container pids limit (-1 for unlimited)")
-    a("--init", action="store_true", help="run an init inside the container that forwards "
-      "signals and reaps processes")
-    a("--rm", action="store_true", help="automatically remove the container when it exits")
-    a("-l", "--label", action="append", default=[], help="set meta data on a container")
-    a("--network", "--net", action="append", default=[], help="connect a container to a network")
-    a("-p", "--publish", action="append", default=[],
-      help="publish a container's port(s) to the host ([ip:][hostport:]port[/proto])")
-    a("--link", action="append", default=[], help="add link to another container (NAME[:ALIAS])")
-    a("--network-alias", "--net-alias", action="append", default=[],
-      help="add network-scoped alias for the container")
-    a("--dns", action="append", default=[], help="set custom DNS servers")
-    a("--dns-search", action="append", default=[], help="set custom DNS search domains")
-    a("--dns-option", "--dns-opt", action="append", default=[], help="set DNS options")
-    a("--add-host", action="append", default=[], help="add a custom host-to-IP mapping (host:ip)")
-    a("--ip", help="IPv4 address (e.g., 172.30.100.104)")
-    a("--mac-address", help="container MAC address (e.g., 92:d0:c6:0a:29:33)")
-    a("--platform", help="set platform if server is multi-platform capable")
-    a("--privileged", action="store_true", help="give extended privileges to this container")
-    a("--cap-add", action="append", default=[], help="add Linux capabilities")
-    a("--cap-drop", action="append", default=[], help="drop Linux capabilities")
-    a("--security-opt", action="append", default=[], help="security options")
-    a("--device", action="append", default=[],
-      help="add a host device to the container (HOST[:CONTAINER][:PERMS])")
-    a("--group-add", action="append", default=[], help="add additional groups to join")
-    a("--userns", help="user namespace: auto (a subordinate id range from /etc/subuid) or host")
+    """The flags `run` and `create` share, from the one flag table."""
+    for flag in runflags.FLAGS:
+        if not flag.parser:
+            continue
+        extra: dict[str, Any] = {"choices": flag.choices} if flag.choices else {}
+        if flag.kind == "bool":
+            p.add_argument(*flag.names, action="store_true", help=flag.help)
+        elif flag.kind in ("list", "map"):
+            p.add_argument(*flag.names, action="append", default=[], help=flag.help, **extra)
+        else:
+            p.add_argument(*flag.names, type=int if flag.kind == "int" else str,
+                           help=flag.help, **extra)
     add_systemd_flags(p)  # --restart, --health-*, --sdnotify
-    a("image", help="the image to run")
-    a("command", nargs=argparse.REMAINDER, help="the command and its arguments")
+    p.add_argument("image", help="the image to run")
+    p.add_argument("command", nargs=argparse.REMAINDER,
+                   help="the command and its arguments")
 
 
 def read_env_file(path: str) -> list[str]:
@@ -107,8 +76,21 @@ def parse_mount_flag(value: str) -> dict[str, Any]:
             m.setdefault("TmpfsOptions", {})["SizeBytes"] = parse_bytes(val)
         elif key == "tmpfs-mode":
             m.setdefault("TmpfsOptions", {})["Mode"] = int(val, 8)
-        elif key in ("bind-propagation", "consistency"):
-            pass
+        elif key == "volume-nocopy":
+            m.setdefault("VolumeOptions", {})["NoCopy"] = val.lower() not in ("0", "false")
+        elif key == "volume-label":
+            k, _, v = val.partition("=")
+            m.setdefault("VolumeOptions", {}).setdefault("Labels", {})[k] = v
+        elif key == "volume-driver":
+            m.setdefault("VolumeOptions", {}).setdefault("DriverConfig", {})["Name"] = val
+        elif key == "volume-opt":
+            k, _, v = val.partition("=")
+            m.setdefault("VolumeOptions", {}).setdefault("DriverConfig", {}) \
+                .setdefault("Options", {})[k] = v
+        elif key == "bind-propagation":
+            m.setdefault("BindOptions", {})["Propagation"] = val
+        elif key == "consistency":
+            pass  # a macOS setting docker's CLI takes and ignores on Linux
         else:
             raise InvalidArgument(f"unexpected key {key!r} in --mount {value!r}")
     return m
@@ -164,6 +146,27 @@ def device(spec: str) -> dict[str, str]:
     return {"PathOnHost": parts[0], "PathInContainer": inner, "CgroupPermissions": perms}
 
 
+def resource_fields(ns: argparse.Namespace) -> dict[str, Any]:
+    """The HostConfig fields of the namespace, resource, logging and runtime flags
+    (only those given: the daemon's defaults stay the daemon's)."""
+    host: dict[str, Any] = {}
+    for key, value in (("IpcMode", ns.ipc), ("UTSMode", ns.uts), ("PidMode", ns.pid),
+                       ("CgroupnsMode", ns.cgroupns), ("CpusetCpus", ns.cpuset_cpus),
+                       ("Isolation", ns.isolation), ("Runtime", ns.runtime),
+                       ("VolumeDriver", ns.volume_driver), ("CpuShares", ns.cpu_shares),
+                       ("MemorySwappiness", ns.memory_swappiness)):
+        if value is not None:
+            host[key] = value
+    if ns.shm_size:
+        host["ShmSize"] = parse_bytes(ns.shm_size)
+    if ns.memory_swap:
+        host["MemorySwap"] = -1 if ns.memory_swap == "-1" else parse_bytes(ns.memory_swap)
+    if ns.log_driver or ns.log_opt:
+        opts = dict(o.split("=", 1) if "=" in o else (o, "") for o in ns.log_opt)
+        host["LogConfig"] = {"Type": ns.log_driver or "journald", "Config": opts}
+    return host
+
+
 def create_body(ns: argparse.Namespace) -> dict[str, Any]:
     """A docker create body from parsed run/create flags."""
     env = [e if "=" in e else f"{e}={os.environ.get(e, '')}" for e in ns.env]
@@ -184,7 +187,9 @@ def create_body(ns: argparse.Namespace) -> dict[str, Any]:
         "DnsSearch": ns.dns_search or None,
         "DnsOptions": ns.dns_option or None,
         "ExtraHosts": ns.add_host or None,
-        "Binds": ns.volume or None,
+        # As docker's CLI: a lone container path is an anonymous volume (Config.Volumes).
+        "Binds": [v for v in ns.volume if ":" in v] or None,
+        "VolumesFrom": ns.volumes_from or None,
         "Mounts": [parse_mount_flag(m) for m in ns.mount] or None,
         "Tmpfs": {t.split(":", 1)[0]: (t.split(":", 1)[1] if ":" in t else "")
                   for t in ns.tmpfs} or None,
@@ -207,6 +212,7 @@ def create_body(ns: argparse.Namespace) -> dict[str, Any]:
     host["GroupAdd"] = ns.group_add or None
     host["UsernsMode"] = ns.userns or None
     host["Devices"] = [device(d) for d in ns.device] or None
+    host.update(resource_fields(ns))
     body: dict[str, Any] = {
         "Image": ns.image, "Env": env, "Labels": labels, "Tty": ns.tty,
         "OpenStdin": ns.interactive, "StdinOnce": ns.interactive,
@@ -215,6 +221,9 @@ def create_body(ns: argparse.Namespace) -> dict[str, Any]:
     }
     if ns.command:
         body["Cmd"] = ns.command
+    anonymous: dict[str, dict[str, str]] = {v: {} for v in ns.volume if ":" not in v}
+    if anonymous:
+        body["Volumes"] = anonymous
     if ns.network_alias or ns.ip:
         net = ns.network[0] if ns.network else "bridge"
         body["NetworkingConfig"] = {"EndpointsConfig": {net: {
@@ -223,6 +232,10 @@ def create_body(ns: argparse.Namespace) -> dict[str, Any]:
     if ns.mac_address:
         body["MacAddress"] = ns.mac_address
     exposed: dict[str, dict[str, str]] = {key: {} for key in bindings}
+    for spec in ns.expose:
+        port, _, proto = spec.partition("/")
+        for number in _port_range(port, spec):
+            exposed[f"{number}/{proto or 'tcp'}"] = {}
     if exposed:
         body["ExposedPorts"] = exposed
     if ns.entrypoint is not None:

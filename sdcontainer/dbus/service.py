@@ -40,10 +40,11 @@ from dbus_fast.aio.message_bus import MessageBus
 from dbus_fast.constants import PropertyAccess
 from dbus_fast.service import ServiceInterface, dbus_property, method, signal
 
-from ..engine.core import CreateRequest, Engine
+from ..engine.core import Engine
 from ..engine.records import Container
 from ..errors import InvalidArgument, NoSuchContainer, SdcError
 from ..images.pull import pull
+from ..model.spec import ContainerConfig
 from . import polkit
 
 log = logging.getLogger(__name__)
@@ -298,27 +299,37 @@ class DBusAPI:
     def _apply(self, event: dict[str, Any]) -> None:
         cid, action = event["id"], event["Action"]
         name = event["Actor"]["Attributes"].get("name", "")
-        c = self.engine.containers.get(cid)
         if action == "destroy":
+            # The container may have died and been removed before its "die" event
+            # reached us: report the last state it had before it goes.
+            self._report_state(cid)
             self._unexport(cid)
             self.manager.ContainerRemoved(cid, name)
             return
-        if c is None:
-            return
+        c = self.engine.containers.get(cid)
         if action == "create":
-            self._export(c)
-            self.manager.ContainerAdded(cid, c.name)
+            if c is not None:
+                self._export(c)
+                self.manager.ContainerAdded(cid, c.name)
             return
         if action == "rename":
-            self._unexport(cid)
-            self._export(c)
+            if c is not None:
+                self._unexport(cid)
+                self._export(c)
             return
+        self._report_state(cid)
+
+    def _report_state(self, cid: str) -> None:
+        """PropertiesChanged, and ContainerStateChanged when the state moved, for
+        the container behind CID's object (which outlives its engine entry)."""
         entry = self.objects.get(cid)
-        if entry is not None:
-            before = entry[1].last["State"]
-            entry[1].refresh()
-            if entry[1].last["State"] != before:
-                self.manager.ContainerStateChanged(cid, c.name, c.state.status)
+        if entry is None:
+            return
+        obj = entry[1]
+        before = obj.last["State"]
+        obj.refresh()
+        if obj.last["State"] != before:
+            self.manager.ContainerStateChanged(cid, obj.c.name, obj.c.state.status)
 
     # -- calls ------------------------------------------------------------------
 
@@ -394,7 +405,7 @@ class DBusAPI:
             image, name, cmd = args
             if not image:
                 raise InvalidArgument("no image specified")
-            c = await e.create(CreateRequest(image=image, name=name or None, cmd=cmd or None))
+            c = await e.create(ContainerConfig(image=image, cmd=cmd or None), name or None)
             if member == "Run":
                 await e.start(c.id)
             return c.id

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -18,7 +19,6 @@ import shutil
 import signal
 import threading
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from .. import paths
@@ -31,7 +31,7 @@ from ..errors import (
     SdcError,
     Unsupported,
 )
-from ..model.spec import ContainerConfig, LaunchSpec, MountSpec
+from ..model.spec import ContainerConfig, LaunchSpec
 from ..runtime.launcher import security
 from ..runtime.zygote import Zygote
 from ..systemd import units
@@ -43,57 +43,12 @@ from .events import EventBus
 from .execs import ExecManager
 from .networking import ContainerNetworking
 from .records import Container, ContainerState, ContainerStore, new_id, validate_name
+from .volumes import VolumeStore, image_volumes, volumes_from
 
 log = logging.getLogger(__name__)
 
 Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter] | None
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-
-@dataclass
-class CreateRequest:
-    """A create call, as the API parsed it; None means 'not given, use the image's'."""
-
-    image: str
-    name: str | None = None
-    entrypoint: list[str] | None = None
-    cmd: list[str] | None = None
-    env: list[str] = field(default_factory=list)
-    working_dir: str | None = None
-    user: str | None = None
-    hostname: str | None = None
-    tty: bool = False
-    open_stdin: bool = False
-    stop_signal: str | None = None
-    stop_timeout: int | None = None
-    memory: int = 0
-    nano_cpus: int = 0
-    pids_limit: int = 0
-    init: bool = False
-    read_only: bool = False
-    auto_remove: bool = False
-    mounts: list[MountSpec] = field(default_factory=list)
-    network_mode: str = ""
-    labels: dict[str, str] = field(default_factory=dict)
-    publish: list[dict[str, Any]] = field(default_factory=list)
-    links: list[str] = field(default_factory=list)
-    aliases: list[str] = field(default_factory=list)
-    dns: list[str] = field(default_factory=list)
-    dns_search: list[str] = field(default_factory=list)
-    dns_options: list[str] = field(default_factory=list)
-    add_hosts: list[str] = field(default_factory=list)
-    mac: str = ""
-    ip: str = ""
-    restart_policy: dict[str, Any] = field(default_factory=dict)  # HostConfig.RestartPolicy
-    healthcheck: dict[str, Any] = field(default_factory=dict)  # Config.Healthcheck
-    health_on_failure: str = "none"
-    privileged: bool = False
-    cap_add: list[str] = field(default_factory=list)
-    cap_drop: list[str] = field(default_factory=list)
-    security_opt: list[str] = field(default_factory=list)
-    devices: list[str] = field(default_factory=list)  # HOST[:CONTAINER][:PERMS]
-    group_add: list[str] = field(default_factory=list)
-    userns: str = ""
 
 
 class Engine:
@@ -109,12 +64,15 @@ class Engine:
         self.containers: dict[str, Container] = {}
         self._spawn_lock = threading.Lock()
         self._exits: dict[str, asyncio.Future[int]] = {}
+        # Exit handlers still running (die event, waiters): a removal waits for them.
+        self._exiting: dict[str, asyncio.Future[None]] = {}
         self._removals: dict[str, asyncio.Future[None]] = {}  # `wait --condition removed`
         self._pending_attach: dict[str, list[Callable[[bool], Awaitable[None]]]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Future[None]] = set()
         self.hooks = integration.Hooks(self)  # restart policies, healthchecks, machined
         self.execs = ExecManager(self)
+        self.volumes = VolumeStore()
         self._released: set[str] = set()  # exited containers whose units are cleaned up
         self._creating: set[str] = set()  # names taken by creates still awaiting the image
         self._remove_failed: set[str] = set()  # --rm containers whose removal failed
@@ -166,9 +124,10 @@ class Engine:
 
     # -- create -----------------------------------------------------------------
 
-    async def create(self, req: CreateRequest) -> Container:
-        """Record a new container; nothing runs yet."""
-        name = validate_name(req.name) if req.name else names.generate(self._names())
+    async def create(self, req: ContainerConfig, name: str | None = None) -> Container:
+        """Record a new container named NAME (or a generated name) as REQ asks (its
+        unset fields: the image's); nothing runs yet."""
+        name = validate_name(name) if name else names.generate(self._names())
         if name in self._names():
             existing = next((c.id for c in self.containers.values() if c.name == name),
                             "being created")
@@ -182,7 +141,7 @@ class Engine:
         finally:
             self._creating.discard(name)
 
-    async def _create(self, req: CreateRequest, name: str) -> Container:
+    async def _create(self, req: ContainerConfig, name: str) -> Container:
         image = await asyncio.to_thread(self.images.resolve, req.image)
         ic = image.config
         if req.entrypoint is not None:
@@ -193,8 +152,15 @@ class Engine:
             raise InvalidArgument("no command specified")
         stop_signal = req.stop_signal or ic.stop_signal or "SIGTERM"
         parse_signal(stop_signal)
-        if req.stop_timeout is not None and req.stop_timeout < -1:
+        if req.stop_timeout < -1:
             raise InvalidArgument(f"invalid stop timeout {req.stop_timeout}")
+        if req.log_driver not in ("", "journald"):
+            raise InvalidArgument(f"log driver {req.log_driver} is not supported "
+                                  "(sdcontainer logs to the journal: journald)")
+        parse_cpuset(req.cpuset_cpus)
+        if req.uts_mode == "host" and req.hostname:
+            raise InvalidArgument("conflicting options: hostname and the host's UTS "
+                                  "namespace (UTSMode=host)")
         for m in req.mounts:
             if m.type == "bind" and not os.path.exists(m.source):
                 raise InvalidArgument(f"invalid mount config: bind source path does not exist: "
@@ -206,7 +172,8 @@ class Engine:
                     target.startswith(("/proc/", "/sys/", "/dev/")):
                 raise InvalidArgument(f"invalid mount config: cannot mount over {m.target}")
         security_opts.parse(req.security_opt, req.cap_add, req.cap_drop, req.privileged)
-        devices = [security_opts.parse_device(d) for d in req.devices]
+        devices = [security_opts.parse_device(f"{d.host}:{d.path}:{d.perms}")
+                   for d in req.devices]
         userns_base = 0
         if req.userns == "auto":
             if req.privileged:
@@ -215,28 +182,31 @@ class Engine:
                                            self.containers.values() if c.config.userns_base})
         elif req.userns not in ("", "host"):
             raise InvalidArgument(f"invalid --userns {req.userns!r}: use auto or host")
+        inherited = [m for spec in req.volumes_from for m in
+                     volumes_from(spec, self.get(spec.split(":", 1)[0]).config.mounts)]
         cid = new_id()
         env = merge_env(list(ic.env), req.env)
-        hostname = req.hostname or cid[:12]
+        hostname = req.hostname or (os.uname().nodename if req.uts_mode == "host" else cid[:12])
         env = merge_env(env, [f"HOSTNAME={hostname}", *(["TERM=xterm"] if req.tty else [])])
         if not any(e.startswith("PATH=") for e in env):
             env.insert(0, DEFAULT_PATH)
-        config = ContainerConfig(
-            image=req.image, image_id=image.id, entrypoint=entrypoint, cmd=cmd, env=env,
+        config = dataclasses.replace(
+            req, image_id=image.id, entrypoint=entrypoint, cmd=cmd, env=env,
             working_dir=req.working_dir or ic.working_dir or "/", user=req.user or ic.user or "",
-            hostname=hostname, tty=req.tty, open_stdin=req.open_stdin, stop_signal=stop_signal,
-            stop_timeout=10 if req.stop_timeout is None else req.stop_timeout,
-            memory=req.memory, nano_cpus=req.nano_cpus, pids_limit=req.pids_limit,
-            init=req.init, read_only=req.read_only, auto_remove=req.auto_remove,
-            mounts=req.mounts, network_mode=req.network_mode or self.default_network_mode(),
-            labels={**dict(ic.labels), **req.labels}, publish=req.publish, links=req.links,
-            aliases=req.aliases, dns=req.dns, dns_search=req.dns_search,
-            dns_options=req.dns_options, add_hosts=req.add_hosts, mac=req.mac, ip=req.ip,
-            privileged=req.privileged, cap_add=req.cap_add, cap_drop=req.cap_drop,
-            security_opt=req.security_opt, devices=devices, group_add=req.group_add,
-            userns=req.userns if userns_base else "", userns_base=userns_base)
+            hostname=hostname, stop_signal=stop_signal,
+            network_mode=req.network_mode or self.default_network_mode(),
+            labels={**dict(ic.labels), **req.labels}, devices=devices,
+            userns=req.userns if userns_base else "", userns_base=userns_base,
+            exposed_ports=sorted({*image_ports(ic), *req.exposed_ports}),
+            log_driver=req.log_driver or "journald",
+            log_opts=req.log_opts if req.log_driver else {})
+        self.validate_namespace_modes(config)
         self.validate_network_mode(config.network_mode)
-        integration.configure(config, req, ic)
+        integration.configure(config, ic)
+        # Volumes are made last, once nothing else can refuse the create.
+        config.mounts = await asyncio.to_thread(self.volumes.resolve, req.mounts,
+                                                image_volumes(image.raw_config), inherited)
+        config.volumes_from = list(req.volumes_from)
         c = Container(id=cid, name=name, created=now(), config=config)
         # The upper dir's mode becomes the mode of the container's /: 0755 as in any
         # rootfs (the container's own directory above it stays 0700).
@@ -246,6 +216,7 @@ class Engine:
                 (c.dir / sub).mkdir(exist_ok=True, mode=0o755 if sub == "upper" else 0o700)
         except OSError as e:  # a full state filesystem: no half-made directory stays
             await asyncio.to_thread(self.store.delete, c)
+            await asyncio.to_thread(self.volumes.forget, config.mounts)
             raise SdcError(f"cannot create {c.dir}: {e.strerror}") from e
         if userns_base:
             # The container's own root directory, as its root sees it: owned by it.
@@ -254,6 +225,7 @@ class Engine:
             await self.save(c)
         except SdcError:
             await asyncio.to_thread(self.store.delete, c)
+            await asyncio.to_thread(self.volumes.forget, config.mounts)
             raise
         self.containers[cid] = c
         crashpoints.hit("record-written")
@@ -266,6 +238,27 @@ class Engine:
     def default_network_mode(self) -> str:
         """'bridge' once networking is available, else 'none'."""
         return "bridge" if self.network is not None else "none"
+
+    def validate_namespace_modes(self, cfg: ContainerConfig) -> None:
+        """Refuse IPC, UTS, PID and cgroup namespace modes we cannot honour."""
+        if cfg.ipc_mode.startswith("container:"):
+            donor = self.get(cfg.ipc_mode.split(":", 1)[1])
+            if donor.config.ipc_mode not in ("shareable", "host"):
+                # As docker: a private IPC namespace stays private.
+                raise InvalidArgument(f"cannot join the IPC namespace of {donor.name}: it is "
+                                      "not shareable (create it with IpcMode shareable)")
+        elif cfg.ipc_mode not in ("", "private", "shareable", "host"):
+            raise InvalidArgument(f"invalid IpcMode {cfg.ipc_mode!r}: use private, shareable, "
+                                  "host or container:NAME")
+        if cfg.uts_mode not in ("", "host", "private"):
+            raise InvalidArgument(f"invalid UTSMode {cfg.uts_mode!r}: use host")
+        if cfg.pid_mode not in ("", "private"):
+            # The monitor makes the pid namespace; joining another is not done yet.
+            raise InvalidArgument(f"PidMode {cfg.pid_mode!r} is not supported by sdcontainer "
+                                  "(only a private pid namespace)")
+        if cfg.cgroupns_mode not in ("", "host", "private"):
+            raise InvalidArgument(f"invalid CgroupnsMode {cfg.cgroupns_mode!r}: use host or "
+                                  "private")
 
     def validate_network_mode(self, mode: str) -> None:
         """Refuse a network mode we cannot honour, before anything is created."""
@@ -293,6 +286,8 @@ class Engine:
         # A previous run's status must not pass for this run's.
         self._forget_exit_file(c)
         image = await asyncio.to_thread(self.images.resolve, c.config.image_id)
+        self._ipc_namespace(c.config)  # refused before the network is set up
+        await asyncio.to_thread(self.volumes.prepare, c.config.mounts)
         net, etc_files = await self._network_up(c)
         c.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         spec = self.launch_spec(c, [str(p) for p in image.layers], net, etc_files)
@@ -307,7 +302,9 @@ class Engine:
                 memory_max=c.config.memory,
                 cpu_quota_per_sec_us=c.config.nano_cpus // 1000,
                 tasks_max=c.config.pids_limit if c.config.pids_limit > 0 else 0,
-                device_policy=policy, device_allow=tuple(allow))
+                device_policy=policy, device_allow=tuple(allow),
+                cpu_weight=units.cpu_weight(c.config.cpu_shares) if c.config.cpu_shares else 0,
+                memory_swap_max=units.swap_max(c.config.memory, c.config.memory_swap))
             await units.start_scope(c.name, monitor_pid,
                                     f"sdcontainer {c.name} ({c.config.image})", limits)
             # The start job is done, the monitor is in the scope: it may now run.
@@ -386,7 +383,23 @@ class Engine:
             readonly_paths=security.READONLY_PATHS if sec.masked else [],
             devices=cfg.devices, privileged=cfg.privileged, group_add=cfg.group_add,
             apparmor=sec.apparmor, process_label=label, userns_base=cfg.userns_base,
-            userns_size=idmaps.BLOCK if cfg.userns_base else 0)
+            userns_size=idmaps.BLOCK if cfg.userns_base else 0, ipc=self._ipc_namespace(cfg),
+            uts="host" if cfg.uts_mode == "host" else "new",
+            cgroupns="new" if cfg.cgroupns_mode == "private" else "host",
+            cpus=parse_cpuset(cfg.cpuset_cpus), shm_size=cfg.shm_size)
+
+    def _ipc_namespace(self, cfg: ContainerConfig) -> str:
+        """The launcher's ipc setting: a new namespace, the host's, or another
+        container's (IpcMode=container:NAME, which must be running)."""
+        if cfg.ipc_mode == "host":
+            return "host"
+        if cfg.ipc_mode.startswith("container:"):
+            other = self.get(cfg.ipc_mode.split(":", 1)[1])
+            if not other.running:
+                raise Conflict(f"cannot join the IPC namespace of {other.name}: it is not "
+                               "running")
+            return f"/proc/{other.state.pid}/ns/ipc"
+        return "new"
 
     async def _network_up(self, c: Container) -> tuple[str, dict[str, str]]:
         if self.network is not None:
@@ -436,6 +449,7 @@ class Engine:
         """
         if c.state.status != "running":
             return
+        handled = self._exiting[c.id] = asyncio.get_running_loop().create_future()
         result = read_exit_file(c)
         code, oom = exit_status(result, default_code)
         try:
@@ -472,6 +486,9 @@ class Engine:
             fut = self._exits.pop(c.id, None)
             if fut is not None and not fut.done():
                 fut.set_result(c.state.exit_code)
+            if self._exiting.get(c.id) is handled:
+                del self._exiting[c.id]
+            handled.set_result(None)
         if c.config.auto_remove:
             try:
                 async with self.lock(c):
@@ -581,8 +598,16 @@ class Engine:
         number = parse_signal(sig)
         if not c.running:
             raise Conflict(f"Cannot kill container: {c.name}: Container {c.id} is not running")
+        # As docker: a SIGKILL returns once the container is dead (its exit handled).
+        fut = self._exits.setdefault(c.id, asyncio.get_running_loop().create_future()) \
+            if number == signal.SIGKILL else None
         await units.kill(c.scope, number)
         self.events.emit("container", "kill", c, signal=str(number))
+        if fut is not None:
+            # Bounded as dockerd bounds it: a task stuck in the kernel (D state) must
+            # not hang the request; its exit is still handled when it comes.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(fut), 10)
 
     async def restart(self, ref: str, timeout: int | None = None) -> None:
         """Stop (if running), then start."""
@@ -594,20 +619,47 @@ class Engine:
 
     # -- remove -----------------------------------------------------------------
 
-    async def remove(self, ref: str, force: bool = False) -> None:
-        """Remove REF; a running one only with FORCE (then it is killed first)."""
+    async def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
+        """Remove REF; a running one only with FORCE (then it is killed first); with
+        VOLUMES its anonymous volumes too (`rm -v`)."""
         c = self.get(ref)
+        # An exit being handled finishes first: its die event and waiters come before
+        # the removal, its record write does not race the deletion, and a restart it
+        # schedules is seen below.
+        pending = self._exiting.get(c.id)
+        if pending is not None:
+            await asyncio.shield(pending)
+        if not c.running and not force and self.restarting(c):
+            raise Conflict(f"You cannot remove a restarting container {c.id}. Stop the "
+                           "container before attempting removal or force remove")
         if c.running:
             if not force:
                 raise Conflict(f"You cannot remove a running container {c.id}. Stop the "
                                "container before attempting removal or force remove")
-            await self.kill(c.id, signal.SIGKILL)
-            await self.wait(c.id)
+            with contextlib.suppress(Conflict):  # it exited meanwhile: as good
+                await self.kill(c.id, signal.SIGKILL)
+        pending = self._exiting.get(c.id)
+        if pending is not None:
+            await asyncio.shield(pending)
+        if force and self.containers.get(c.id) is not c:
+            return  # gone meanwhile (--rm): what a forced removal wanted
+        self.hooks.stop_requested(c)  # a pending restart must not bring it back
         async with self.lock(c):
+            if force and self.containers.get(c.id) is not c:
+                return
             self.still_here(c)
-            await self._remove_locked(c)
+            if c.running:  # a restart policy started it again while we waited
+                if not force:
+                    raise Conflict(f"You cannot remove a running container {c.id}. Stop the "
+                                   "container before attempting removal or force remove")
+                with contextlib.suppress(Conflict):
+                    await self.kill(c.id, signal.SIGKILL)
+                pending = self._exiting.get(c.id)
+                if pending is not None:
+                    await asyncio.shield(pending)
+            await self._remove_locked(c, volumes)
 
-    async def _remove_locked(self, c: Container) -> None:
+    async def _remove_locked(self, c: Container, volumes: bool = False) -> None:
         """Remove stopped C.  Nothing here needs free space on the state disk (its
         steps unlink), and the first step frees what C wrote, so a container that
         filled the disk can always be removed."""
@@ -626,6 +678,9 @@ class Engine:
         self._locks.pop(c.id, None)
         self._removal_done(c)
         self.events.emit("container", "destroy", c)
+        if volumes or c.config.auto_remove:  # docker's --rm takes anonymous volumes too
+            await asyncio.to_thread(self.volumes.remove_anonymous, c,
+                                    list(self.containers.values()))
 
     # -- rename, pause ----------------------------------------------------------
 
@@ -736,6 +791,7 @@ class Engine:
         if self.network is not None:
             await self.network.reconcile({c.id for c in self.containers.values() if c.running})
         await self.cleanup_orphans()
+        await asyncio.to_thread(self.volumes.collect_leftovers)
         await self.hooks.daemon_started()
         # Downloads and unpacks a crash cut short (in tmp/, unreferenced blobs) go.
         collect = getattr(self.images, "collect_garbage", None)
@@ -781,6 +837,27 @@ def monitor_alive(c: Container) -> bool:
             return any(line.rstrip().endswith("/" + c.scope) for line in f)
     except OSError:
         return False
+
+
+def image_ports(ic: Any) -> list[str]:
+    """The image's exposed ports, "80/tcp"."""
+    return [p if "/" in p else f"{p}/tcp" for p in getattr(ic, "exposed_ports", None) or []]
+
+
+def parse_cpuset(text: str) -> list[int]:
+    """CpusetCpus ("0-2,4") as CPU numbers; refused if it names a CPU this host lacks."""
+    cpus: set[int] = set()
+    try:
+        for part in filter(None, text.split(",")):
+            first, _, last = part.partition("-")
+            cpus.update(range(int(first), int(last or first) + 1))
+    except ValueError:
+        raise InvalidArgument(f"invalid CpusetCpus {text!r}: use a list like 0-2,4") from None
+    missing = cpus - os.sched_getaffinity(0)
+    if missing:
+        raise InvalidArgument(f"invalid CpusetCpus {text!r}: CPU {min(missing)} is not "
+                              "available on this host")
+    return sorted(cpus)
 
 
 def merge_env(base: list[str], override: list[str]) -> list[str]:

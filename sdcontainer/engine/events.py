@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import time
 from typing import Any
+
+# How many past events `events --since` can replay (docker keeps a bounded log too).
+HISTORY = 1024
 
 
 class EventBus:
@@ -12,11 +16,10 @@ class EventBus:
 
     def __init__(self) -> None:
         self._queues: set[asyncio.Queue[dict[str, Any]]] = set()
+        self._history: collections.deque[dict[str, Any]] = collections.deque(maxlen=HISTORY)
 
     def emit(self, kind: str, action: str, obj: Any, **attributes: str) -> None:
         """Publish ACTION on OBJ (a container record) to all subscribers."""
-        if not self._queues:
-            return
         now = time.time_ns()
         attrs = {"name": getattr(obj, "name", ""), **attributes}
         config = getattr(obj, "config", None)
@@ -28,8 +31,14 @@ class EventBus:
             "Actor": {"ID": obj.id, "Attributes": attrs},
             "scope": "local", "time": now // 1_000_000_000, "timeNano": now,
         }
+        self._history.append(event)
         for q in self._queues:
             q.put_nowait(event)
+
+    def since(self, since_ns: int, until_ns: int | None = None) -> list[dict[str, Any]]:
+        """The recent events from SINCE_NS (to UNTIL_NS), oldest first."""
+        return [e for e in self._history
+                if e["timeNano"] >= since_ns and (until_ns is None or e["timeNano"] <= until_ns)]
 
     def subscribe(self) -> asyncio.Queue[dict[str, Any]]:
         """A queue that receives every event from now on."""

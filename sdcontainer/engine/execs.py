@@ -31,7 +31,7 @@ from . import monitor_client
 from .records import Container
 
 if TYPE_CHECKING:
-    from .core import Engine
+    from .ports import EngineAPI
 
 MAX_FINISHED = 256  # finished sessions kept for inspect (a monitoring loop execs forever)
 KILLED = 137  # a session whose monitor went away before reaping it died with its container
@@ -123,7 +123,7 @@ def kill_tree(pid: int) -> None:
 class ExecManager:
     """The exec sessions of one engine."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: EngineAPI) -> None:
         self.engine = engine
         self.sessions: dict[str, ExecSession] = {}
         self._tasks: set[asyncio.Future[None]] = set()

@@ -32,7 +32,7 @@ from ..util.clock import now, unix_time
 from .records import Container
 
 if TYPE_CHECKING:
-    from .core import Engine
+    from .ports import EngineAPI
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +102,10 @@ def cli_path() -> str:
 async def start_units(c: Container) -> None:
     """Create C's timer and its service; return once the timer is started."""
     hc = c.config.healthcheck
-    interval_us = int(hc["Interval"]) // 1000
-    timeout_s = int(hc["Timeout"]) // SECOND + 1
+    if hc is None:
+        return
+    interval_us = hc.interval // 1000
+    timeout_s = hc.timeout // SECOND + 1
     timer, service = timer_unit(c.name), service_unit(c.name)
     for u in (timer, service):
         if await units.active_state(u) in ("active", "activating", "deactivating"):
@@ -165,7 +167,7 @@ def fold(health: dict[str, Any] | None, hc: dict[str, Any], result: dict[str, An
 class HealthManager:
     """Probes, status and actions for one engine."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: EngineAPI) -> None:
         self.engine = engine
         self._tasks: set[asyncio.Future[None]] = set()
         self._probing: dict[str, asyncio.Lock] = {}
@@ -195,7 +197,7 @@ class HealthManager:
             raise Conflict(f"container {c.name} is not running")
         async with self._probing.setdefault(c.id, asyncio.Lock()):
             started = now()
-            code, output = await self._run(c, argv_of(hc["Test"]), int(hc["Timeout"]) / SECOND)
+            code, output = await self._run(c, argv_of(hc.test), hc.timeout / SECOND)
             if c.running:
                 self._record(c, {"Start": started, "End": now(), "ExitCode": code,
                                  "Output": output})
@@ -214,7 +216,8 @@ class HealthManager:
 
     def _record(self, c: Container, result: dict[str, Any]) -> None:
         old = (c.state.health or {}).get("Status", "starting")
-        health = fold(c.state.health, c.config.healthcheck, result,
+        hc = c.config.healthcheck
+        health = fold(c.state.health, hc.to_docker() if hc else DEFAULTS, result,
                       time.time() - unix_time(c.state.started_at))
         c.state.health = health
         self.engine.save_soon(c)

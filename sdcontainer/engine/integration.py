@@ -16,36 +16,37 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidArgument, SdcError
-from ..model.spec import ContainerConfig
+from ..model.spec import ContainerConfig, Healthcheck
 from ..systemd import machined
 from . import health, restart
 from .records import Container
 
 if TYPE_CHECKING:
-    from .core import CreateRequest, Engine
+    from .ports import EngineAPI
 
 log = logging.getLogger(__name__)
 
 
-def configure(config: ContainerConfig, req: CreateRequest, image_config: Any) -> None:
-    """Fill in CONFIG's restart policy and healthcheck from REQ and the image."""
-    policy = restart.from_json(req.restart_policy)
-    if policy.name != "no" and req.auto_remove:
+def configure(config: ContainerConfig, image_config: Any) -> None:
+    """Check and complete CONFIG's restart policy and healthcheck (as the request gave
+    them) with the image's."""
+    policy = restart.from_json(config.restart_policy)
+    if policy.name != "no" and config.auto_remove:
         raise InvalidArgument("conflicting options: cannot use a restart policy other than "
                               "'no' with --rm (AutoRemove)")
-    config.restart_policy = policy.to_json()
-    config.healthcheck = health.merge(getattr(image_config, "healthcheck", None),
-                                      req.healthcheck)
-    if req.health_on_failure not in health.ACTIONS:
-        raise InvalidArgument(f"invalid health-on-failure action {req.health_on_failure!r}: "
+    config.restart_policy = policy
+    asked = config.healthcheck.to_docker() if config.healthcheck else None
+    merged = health.merge(getattr(image_config, "healthcheck", None), asked)
+    config.healthcheck = Healthcheck.from_docker(merged) if merged else None
+    if config.health_on_failure not in health.ACTIONS:
+        raise InvalidArgument(f"invalid health-on-failure action {config.health_on_failure!r}: "
                               f"use {', '.join(health.ACTIONS)}")
-    config.health_on_failure = req.health_on_failure
 
 
 class Hooks:
     """What happens besides the engine's own work at each step of a container's life."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: EngineAPI) -> None:
         self.engine = engine
         self.restarts = restart.RestartManager(engine)
         self.health = health.HealthManager(engine)
@@ -95,6 +96,7 @@ class Hooks:
             await machined.unregister(c.name)
             await self.restarts.exited(c)
 
+        self.restarts.expect(c)  # seen as restarting from now, not once scheduled
         self._background(after_exit())
 
     def _background(self, work: Awaitable[None]) -> None:

@@ -17,7 +17,8 @@ from .records import Container
 
 def port_mappings(c: Container) -> list[PortMapping]:
     """C's published ports."""
-    return [PortMapping(**p) for p in c.config.publish]
+    return [PortMapping(p.host_ip, p.host_port, p.container_port, p.proto, p.count)
+            for p in c.config.publish]
 
 
 def mode_of(network_mode: str) -> tuple[str, list[str]]:

@@ -15,15 +15,15 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidArgument, SdcError
+from ..model.spec import RestartPolicy
 from ..systemd import units
 from .records import Container
 
 if TYPE_CHECKING:
-    from .core import Engine
+    from .ports import EngineAPI
 
 log = logging.getLogger(__name__)
 
@@ -33,17 +33,8 @@ MAX_DELAY = 60.0
 RESET_AFTER = 10.0  # a run this long (seconds) resets the back-off
 
 
-@dataclass(frozen=True)
-class Policy:
-    """A parsed restart policy."""
-
-    name: str = "no"
-    max_retries: int = 0  # on-failure only; 0 = no limit
-
-    def to_json(self) -> dict[str, Any]:
-        """docker's HostConfig.RestartPolicy."""
-        return {"Name": "" if self.name == "no" else self.name,
-                "MaximumRetryCount": self.max_retries}
+# The record's type: one representation of a policy, from the API to the record.
+Policy = RestartPolicy
 
 
 def parse(text: str) -> Policy:
@@ -65,7 +56,9 @@ def parse(text: str) -> Policy:
 
 
 def from_json(data: Any) -> Policy:
-    """HostConfig.RestartPolicy, checked."""
+    """HostConfig.RestartPolicy (docker's form, or a policy already typed), checked."""
+    if isinstance(data, RestartPolicy):
+        data = data.to_docker()
     if not data:
         return Policy()
     if not isinstance(data, dict):
@@ -133,15 +126,20 @@ async def system_stopping() -> bool:
 class RestartManager:
     """Decides and performs restarts for one engine."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: EngineAPI) -> None:
         self.engine = engine
         self.delays: dict[str, float] = {}
         self.counts: dict[str, int] = {}  # the truth; state.restart_count mirrors it
         self.pending: dict[str, asyncio.Task[None]] = {}
+        # Restarts past their delay, starting: still "restarting" until they run.
+        self.starting: set[str] = set()
+        # Exits whose restart is decided but not yet scheduled (that runs off the exit
+        # path): a removal racing it must already see the container as restarting.
+        self.expected: set[str] = set()
 
     def restarting(self, c: Container) -> bool:
-        """Whether C waits for a restart (docker's State.Restarting)."""
-        return c.id in self.pending
+        """Whether C waits for a restart, or is being restarted (docker's State.Restarting)."""
+        return c.id in self.pending or c.id in self.starting or c.id in self.expected
 
     def explicit_start(self, c: Container) -> None:
         """A user started C: counters and back-off start afresh."""
@@ -171,8 +169,20 @@ class RestartManager:
         return should_restart(policy, c.state.exit_code, c.state.stop_requested,
                               c.state.restart_count)
 
+    def expect(self, c: Container) -> None:
+        """C has just exited: if its policy will restart it, it counts as restarting now."""
+        if not c.config.auto_remove and should_restart(
+                policy_of(c), c.state.exit_code, c.state.stop_requested, self.count(c)):
+            self.expected.add(c.id)
+
     async def exited(self, c: Container) -> None:
         """C has exited and its record is saved: schedule a restart if the policy says so."""
+        try:
+            await self._exited(c)
+        finally:
+            self.expected.discard(c.id)
+
+    async def _exited(self, c: Container) -> None:
         c.state.restart_count = self.count(c)
         policy = policy_of(c)
         if not self.should_restart(c, policy) or c.config.auto_remove:
@@ -198,9 +208,10 @@ class RestartManager:
             return
         if count:
             self.counts[c.id] = self.count(c) + 1
+        self.starting.add(c.id)
         try:
             async with self.engine.lock(c):
-                if c.running:
+                if c.running or c.id not in self.engine.containers:
                     return
                 await self.engine._start_locked(c)
         except SdcError as e:
@@ -208,6 +219,8 @@ class RestartManager:
             if c.id in self.engine.containers:
                 await self.exited(c)
             return
+        finally:
+            self.starting.discard(c.id)
         self.engine.events.emit("container", "restart", c)
 
     async def daemon_started(self) -> None:

@@ -13,9 +13,9 @@ import secrets
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from ..errors import InvalidArgument
+from ..model.spec import Device
 from ..runtime.launcher import seccomp, security
 
 SELINUX_ENFORCE = Path("/sys/fs/selinux/enforce")
@@ -132,7 +132,7 @@ def selinux_labels(sec: Security, mcs: tuple[int, int] | None = None) -> tuple[s
     return process, files
 
 
-def parse_device(spec: str) -> dict[str, Any]:
+def parse_device(spec: str) -> Device:
     """--device HOST[:CONTAINER][:PERMS] with the node's type and numbers."""
     parts = spec.split(":")
     host = parts[0]
@@ -149,17 +149,15 @@ def parse_device(spec: str) -> dict[str, Any]:
         raise InvalidArgument(f"{host} is not a device node")
     if inner.startswith("/proc") or ".." in inner.split("/"):
         raise InvalidArgument(f"invalid device path in the container: {inner!r}")
-    return {"host": host, "path": inner, "perms": perms,
-            "type": "c" if stat.S_ISCHR(st.st_mode) else "b",
-            "major": os.major(st.st_rdev), "minor": os.minor(st.st_rdev),
-            "mode": stat.S_IMODE(st.st_mode)}
+    return Device(host, inner, perms, "c" if stat.S_ISCHR(st.st_mode) else "b",
+                  os.major(st.st_rdev), os.minor(st.st_rdev), stat.S_IMODE(st.st_mode))
 
 
-def device_allow(devices: list[dict[str, Any]], privileged: bool
+def device_allow(devices: list[Device], privileged: bool
                  ) -> tuple[str, list[tuple[str, str]]]:
     """The scope's DevicePolicy and DeviceAllow: the default nodes, ptys, and --device ones."""
     if privileged:
         return "auto", []
     allow = [(d, "rwm") for d in DEFAULT_DEVICES] + [("char-pts", "rwm")]
-    allow += [(d["host"], d["perms"]) for d in devices]
+    allow += [(d.host, d.perms) for d in devices]
     return "closed", allow

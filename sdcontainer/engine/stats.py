@@ -56,20 +56,45 @@ async def top(c: Container, ps_args: str) -> TopTable:
 
 
 def cgroup_dirs(pid: int) -> dict[str, Path]:
-    """Controller -> cgroup directory of process PID ('' for the unified hierarchy)."""
+    """Controller -> the cgroup directory of process PID's own scope ('' for the unified
+    hierarchy).
+
+    On a hybrid host a v1 controller systemd does not account for the scope (cpuacct,
+    often; memory without a limit) leaves the process in that hierarchy's root: reading
+    it there would report the whole host, so such a controller is left out."""
     dirs: dict[str, Path] = {}
+    v1: dict[str, str] = {}
+    scope = ""
     with open(f"/proc/{pid}/cgroup") as f:
         for line in f:
             _, controllers, path = line.rstrip("\n").split(":", 2)
-            rel = path.lstrip("/")
             if controllers == "":
                 base = CGROUP_ROOT if (CGROUP_ROOT / "cgroup.controllers").exists() \
                     else CGROUP_ROOT / "unified"
-                dirs[""] = base / rel
+                dirs[""] = base / path.lstrip("/")
+                scope = scope or path
+            elif controllers == "name=systemd":
+                scope = path
             elif not controllers.startswith("name="):
                 for ctl in controllers.split(","):
-                    dirs[ctl] = CGROUP_ROOT / controllers / rel
+                    v1[ctl] = f"{controllers}:{path}"
+    for ctl, where in v1.items():
+        mount, _, path = where.partition(":")
+        if not scope or path == scope:
+            dirs[ctl] = CGROUP_ROOT / mount / path.lstrip("/")
     return dirs
+
+
+def rss_of(d: Path) -> int:
+    """Resident memory of the processes in cgroup D, for a scope without a memory cgroup
+    of its own."""
+    total = 0
+    for pid in read(d / "cgroup.procs").split():
+        with contextlib.suppress(OSError, ValueError):
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+    return total
 
 
 def read(path: Path) -> str:
@@ -129,10 +154,12 @@ def sample(c: Container) -> Sample:
                   "max_usage": number(read(d / "memory.max_usage_in_bytes")),
                   "limit": min(limit, mem_total), "stats": keyed(read(d / "memory.stat")),
                   "failcnt": number(read(d / "memory.failcnt"))}
-    elif v2 is not None:
+    elif v2 is not None and (v2 / "memory.current").exists():
         memory = {"usage": number(read(v2 / "memory.current")),
                   "limit": number(read(v2 / "memory.max"), mem_total),
                   "stats": keyed(read(v2 / "memory.stat"))}
+    elif v2 is not None:
+        memory = {"usage": rss_of(v2), "limit": mem_total, "stats": {}}
     else:
         memory = {}
     if "cpuacct" in dirs:

@@ -10,8 +10,9 @@ import shlex
 import time
 from typing import Any
 
+from ..model.spec import ContainerConfig
 from ..systemd import units
-from ..util import humanize
+from ..util import fileio, humanize
 from ..util.clock import unix_time
 from .execs import ExecSession
 from .records import Container
@@ -41,11 +42,27 @@ def network_settings(c: Container) -> dict[str, Any]:
     """NetworkSettings of inspect, in docker's shape."""
     networks: dict[str, Any] = {}
     interfaces = c.network.get("interfaces", []) if c.running else []
-    for i in interfaces:
+    # A stopped container keeps its networks (docker's endpoints outlive the run),
+    # without addresses.
+    for i in c.network.get("interfaces", []):
+        up = c.running
         networks[i["network"]] = {
-            "IPAddress": i["ip"], "IPPrefixLen": i["prefixlen"], "Gateway": i["gateway"],
-            "MacAddress": i["mac"], "Aliases": c.config.aliases or None,
-            "NetworkID": i["network"], "EndpointID": i["host_ifname"],
+            "IPAMConfig": {"IPv4Address": c.config.ip} if c.config.ip and i["ifname"] == "eth0"
+            else None, "Links": [f"{x.split(':')[0]}:{x.split(':')[-1]}" for x in
+                                 c.config.links] or None,
+            "Aliases": c.config.aliases or None, "MacAddress": i["mac"] if up else "",
+            "NetworkID": i.get("network_id") or i["network"],
+            "EndpointID": i["host_ifname"] if up else "",
+            "Gateway": i["gateway"] if up else "", "IPAddress": i["ip"] if up else "",
+            "IPPrefixLen": i["prefixlen"] if up else 0, "IPv6Gateway": "",
+            "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DriverOpts": None,
+        }
+    if not networks and not c.running and not is_special_mode(c.config.network_mode):
+        # Created (or stopped): the networks it will join, with no address yet.
+        networks[c.config.network_mode] = {
+            "IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "MacAddress": c.config.mac,
+            "Aliases": c.config.aliases or None, "NetworkID": "", "EndpointID": "",
+            "IPAMConfig": {"IPv4Address": c.config.ip} if c.config.ip else None,
         }
     first = interfaces[0] if interfaces else {}
     return {
@@ -54,6 +71,11 @@ def network_settings(c: Container) -> dict[str, Any]:
         "IPPrefixLen": first.get("prefixlen", 0), "Gateway": first.get("gateway", ""),
         "MacAddress": first.get("mac", ""), "Networks": networks,
     }
+
+
+def is_special_mode(mode: str) -> bool:
+    """Whether network mode MODE names no network (host, none, container:NAME)."""
+    return mode in ("", "host", "none") or mode.startswith("container:")
 
 
 def state_name(c: Container, restarting: bool = False) -> str:
@@ -99,9 +121,58 @@ def summary(c: Container, restarting: bool = False) -> dict[str, Any]:
 
 def mounts_json(c: Container) -> list[dict[str, Any]]:
     """The Mounts array of inspect and ps."""
-    return [{"Type": m.type, "Source": m.source, "Destination": m.target, "Mode": "",
-             "RW": not m.readonly, "Propagation": "rprivate" if m.type == "bind" else ""}
+    # A volume is a detached copy of its source (open_tree): private.
+    return [{"Type": m.type, "Source": m.source, "Destination": m.target, "Mode": m.mode,
+             "RW": not m.readonly,
+             "Propagation": (m.propagation or "rprivate") if m.type == "bind" else "",
+             **({"Name": m.name, "Driver": "local"} if m.type == "volume" else {})}
             for m in c.config.mounts]
+
+
+def host_mounts(cfg: ContainerConfig) -> list[dict[str, Any]] | None:
+    """HostConfig.Mounts as create was given them."""
+    out: list[dict[str, Any]] = []
+    for m in cfg.mounts:
+        if m.origin != "mounts":
+            continue
+        entry: dict[str, Any] = {"Type": m.type, "Target": m.target}
+        if m.type == "bind":
+            entry["Source"] = m.source
+            if m.propagation:
+                entry["BindOptions"] = {"Propagation": m.propagation}
+        elif m.type == "volume" and m.name and not m.anonymous:
+            entry["Source"] = m.name
+        if m.readonly:
+            entry["ReadOnly"] = True
+        out.append(entry)
+    return out or None
+
+
+def binds(cfg: ContainerConfig) -> list[str]:
+    """HostConfig.Binds as create was given them, with their modes."""
+    return [f"{m.name or m.source}:{m.target}{':' + m.mode if m.mode else ''}" if m.origin else
+            f"{m.source}:{m.target}{':ro' if m.readonly else ''}"  # records made before modes
+            for m in cfg.mounts if (m.type == "bind" and m.origin in ("", "binds"))
+            or (m.type == "volume" and m.origin == "binds" and not m.anonymous)]
+
+
+def port_bindings(cfg: ContainerConfig) -> dict[str, list[dict[str, str]]]:
+    """HostConfig.PortBindings, from the ports the container publishes."""
+    out: dict[str, list[dict[str, str]]] = {}
+    for p in cfg.publish:
+        first, last = p.host_port, p.host_port + p.count - 1
+        host_port = f"{first}-{last}" if p.count > 1 else str(first or "")
+        out.setdefault(f"{p.container_port}/{p.proto}", []).append(
+            {"HostIp": p.host_ip, "HostPort": host_port})
+    return out
+
+
+def sizes(c: Container, image_size: int) -> dict[str, int]:
+    """SizeRw (what the container wrote) and SizeRootFs (that and its image of
+    IMAGE_SIZE bytes): slow (a walk of its upper directory), so only on request
+    (`inspect --size`), in a worker thread."""
+    rw = fileio.du(c.dir / "upper")
+    return {"SizeRw": rw, "SizeRootFs": rw + image_size}
 
 
 def inspect(c: Container, restarting: bool = False) -> dict[str, Any]:
@@ -110,6 +181,10 @@ def inspect(c: Container, restarting: bool = False) -> dict[str, Any]:
     cfg, st = c.config, c.state
     return {
         "Id": c.id, "Created": c.created, "Path": cfg.argv[0] if cfg.argv else "",
+        "ResolvConfPath": c.network.get("resolv_path", ""),
+        "HostsPath": c.network.get("hosts_path", ""),
+        "HostnamePath": c.network.get("hostname_path", ""),
+        "LogPath": "",  # the journal has no file of its own per container
         "Args": cfg.argv[1:],
         "State": {
             "Status": state_name(c, restarting), "Running": st.status == "running",
@@ -127,13 +202,29 @@ def inspect(c: Container, restarting: bool = False) -> dict[str, Any]:
             "Memory": cfg.memory, "NanoCpus": cfg.nano_cpus, "PidsLimit": cfg.pids_limit or None,
             "Init": cfg.init, "ReadonlyRootfs": cfg.read_only, "UsernsMode": cfg.userns,
             "Privileged": cfg.privileged, "CapAdd": cfg.cap_add or None,
+            "Devices": [{"PathOnHost": d.host, "PathInContainer": d.path,
+                         "CgroupPermissions": d.perms} for d in cfg.devices] or None,
             "CapDrop": cfg.cap_drop or None, "SecurityOpt": cfg.security_opt or None,
-            "Binds": [f"{m.source}:{m.target}{':ro' if m.readonly else ''}"
-                      for m in cfg.mounts if m.type == "bind"],
-            "RestartPolicy": cfg.restart_policy or {"Name": "", "MaximumRetryCount": 0},
-            # Logs go to the journal, as with docker's journald driver (docker-py reads
-            # this to decide whether it can fetch a detached run's output).
-            "LogConfig": {"Type": "journald", "Config": {}},
+            "Binds": binds(cfg), "Mounts": host_mounts(cfg),
+            "VolumesFrom": cfg.volumes_from or None,
+            "Tmpfs": {m.target: m.mode for m in cfg.mounts if m.origin == "tmpfs"} or None,
+            "PortBindings": port_bindings(cfg),
+            "Links": [f"/{n}:/{c.name}/{a}" for n, _, a in
+                      (link.partition(":") for link in cfg.links)] or None,
+            "ExtraHosts": cfg.add_hosts or None, "Dns": cfg.dns, "DnsOptions": cfg.dns_options,
+            "DnsSearch": cfg.dns_search, "CpuShares": cfg.cpu_shares,
+            "CpusetCpus": cfg.cpuset_cpus, "MemorySwap": cfg.memory_swap,
+            "MemorySwappiness": cfg.memory_swappiness,
+            "ShmSize": cfg.shm_size or 64 * 1024 * 1024,
+            "IpcMode": cfg.ipc_mode or "private", "UTSMode": cfg.uts_mode,
+            "PidMode": cfg.pid_mode, "CgroupnsMode": cfg.cgroupns_mode or "host",
+            "DeviceCgroupRules": cfg.device_cgroup_rules or None,
+            "Isolation": cfg.isolation, "Runtime": cfg.runtime or "sdcontainer",
+            "VolumeDriver": cfg.volume_driver,
+            "RestartPolicy": cfg.restart_policy.to_docker(),
+            # docker-py reads the driver to decide whether it can fetch a detached run's
+            # output; journald is the one the engine accepts.
+            "LogConfig": {"Type": cfg.log_driver, "Config": cfg.log_opts},
         },
         "Config": {
             "Hostname": cfg.hostname, "User": cfg.user, "Env": cfg.env, "Cmd": cfg.cmd,
@@ -141,7 +232,8 @@ def inspect(c: Container, restarting: bool = False) -> dict[str, Any]:
             "WorkingDir": cfg.working_dir, "Labels": cfg.labels, "StopSignal": cfg.stop_signal,
             "StopTimeout": cfg.stop_timeout, "Tty": cfg.tty, "OpenStdin": cfg.open_stdin,
             "AttachStdin": False, "AttachStdout": False, "AttachStderr": False,
-            **({"Healthcheck": cfg.healthcheck} if cfg.healthcheck else {}),
+            "ExposedPorts": {p: {} for p in cfg.exposed_ports} or None,
+            **({"Healthcheck": cfg.healthcheck.to_docker()} if cfg.healthcheck else {}),
         },
         "NetworkSettings": network_settings(c),
         "Mounts": mounts_json(c),

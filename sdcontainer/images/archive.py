@@ -19,6 +19,7 @@ import tarfile
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
@@ -134,8 +135,22 @@ def _tags_from(text: str | None, store: ImageStore) -> list[Reference]:
     return [ref] if ref.digest is None else []
 
 
+@dataclass(frozen=True)
+class Loaded:
+    """An image an archive held, with the tags the archive itself gave it (docker's
+    "Loaded image: TAG" lines; none: "Loaded image ID: ID")."""
+
+    image: Image
+    tags: list[str]
+
+
 def load(store: ImageStore, src: Path | BinaryIO) -> list[Image]:
     """Import every image in a docker-save or OCI-layout archive."""
+    return [x.image for x in load_reporting(store, src)]
+
+
+def load_reporting(store: ImageStore, src: Path | BinaryIO) -> list[Loaded]:
+    """As load, with each image's tags as the archive named them."""
     with _open_archive(store, src) as ar, store.ingesting():
         legacy: list[dict[str, Any]] = []
         if ar.has("manifest.json"):
@@ -159,7 +174,7 @@ def _legacy_tags(legacy: list[dict[str, Any]], config_digest: str) -> list[str]:
     return out
 
 
-def _load_oci(store: ImageStore, ar: _Archive, legacy: list[dict[str, Any]]) -> list[Image]:
+def _load_oci(store: ImageStore, ar: _Archive, legacy: list[dict[str, Any]]) -> list[Loaded]:
     index = mt.parse_document(json.dumps(ar.read_json("index.json")).encode(), "index.json")
     if not isinstance(index, mt.Index):
         raise ImageError(f"{ar.what}: index.json is not an image index")
@@ -188,7 +203,7 @@ def _load_oci(store: ImageStore, ar: _Archive, legacy: list[dict[str, Any]]) -> 
 
 
 def _ingest(store: ImageStore, ar: _Archive, body: bytes, doc: mt.Manifest,
-            tags: list[Reference]) -> Image:
+            tags: list[Reference]) -> Loaded:
     cfg_bytes = ar.read_blob(doc.config.digest, doc.config.size, mt.MAX_CONFIG)
     store.put_blob(cfg_bytes)
     diff_ids = mt.diff_ids(json.loads(cfg_bytes))
@@ -200,10 +215,10 @@ def _ingest(store: ImageStore, ar: _Archive, body: bytes, doc: mt.Manifest,
             with ar.open(name) as f:
                 store.write_blob(f, layer.digest, layer.size, f"{ar.what}: {name}")  # type: ignore[arg-type]
         store.unpack_layer(layer.digest, diff_id, f"layer {layer.digest}")
-    return store.add_image(body, tags=tags)
+    return Loaded(store.add_image(body, tags=tags), [t.familiar() for t in tags])
 
 
-def _load_legacy(store: ImageStore, ar: _Archive, entry: dict[str, Any]) -> Image:
+def _load_legacy(store: ImageStore, ar: _Archive, entry: dict[str, Any]) -> Loaded:
     cfg_name = str(entry.get("Config", ""))
     if ar.size(cfg_name) > mt.MAX_CONFIG:
         raise ImageError(f"{ar.what}: {cfg_name} is too large")
@@ -230,7 +245,7 @@ def _load_legacy(store: ImageStore, ar: _Archive, entry: dict[str, Any]) -> Imag
                                  layers)
     tags = [r for t in entry.get("RepoTags") or [] if isinstance(t, str)
             for r in _tags_from(t, store)]
-    return store.add_image(manifest, tags=tags)
+    return Loaded(store.add_image(manifest, tags=tags), [t.familiar() for t in tags])
 
 
 def _add(tf: tarfile.TarFile, name: str, data: bytes | None = None,

@@ -82,10 +82,13 @@ def pull(
     platform: str | None = None,
     progress: ProgressFn | None = None,
     auth_file: Path | None = None,
+    credentials: tuple[str, str] | None = None,
 ) -> Image:
     """Fetch REF into STORE and return the image.
 
     Mirrors configured for the registry are tried first, then the registry.
+    CREDENTIALS (a request's X-Registry-Auth) go to the registry instead of the
+    ones kept by `login`.
     """
     report = progress or (lambda p: None)
     r = parse_reference(ref, store.config.default)
@@ -93,8 +96,9 @@ def pull(
     endpoints = [*store.config.mirrors_for(r.registry), r.registry]
     errors: list[str] = []
     for endpoint in endpoints:
+        given = credentials if credentials and endpoint == r.registry else None
         client = RegistryClient(endpoint, config=store.config,
-                                credentials=credentials_for(endpoint, auth_file))
+                                credentials=given or credentials_for(endpoint, auth_file))
         try:
             try:
                 return _pull_from(store, client, r.repository, r,
@@ -215,3 +219,38 @@ def _fetch(store: ImageStore, client: RegistryClient, repo: str, desc: mt.Descri
 def host_platform() -> str:
     """This host as ``os/arch``."""
     return f"{_platform.system().lower()}/{host_arch()}"
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """What GET /distribution/{name}/json tells: the registry's top descriptor and the
+    platforms it offers (os, architecture, variant)."""
+
+    media_type: str
+    digest: str
+    size: int
+    platforms: list[tuple[str, str, str]]
+
+
+def distribution(store: ImageStore, ref: str, credentials: tuple[str, str] | None = None,
+                 auth_file: Path | None = None) -> Distribution:
+    """Ask REF's registry for its manifest (nothing is stored)."""
+    r = parse_reference(ref, store.config.default)
+    client = RegistryClient(r.registry, config=store.config,
+                            credentials=credentials or credentials_for(r.registry, auth_file))
+    body, ctype = client.get_manifest(r.repository, r.digest or r.tag or "latest")
+    if r.digest is not None:
+        _check_body(body, r.digest, f"manifest {r}")
+    doc = mt.parse_document(body, f"manifest {r}", ctype)
+    plats: list[tuple[str, str, str]] = []
+    if isinstance(doc, mt.Index):
+        for d in doc.manifests:
+            p = d.platform or {}
+            plats.append((str(p.get("os", "")), str(p.get("architecture", "")),
+                          str(p.get("variant", ""))))
+    else:
+        with client.open_blob(r.repository, doc.config.digest) as resp:
+            cfg = json.loads(resp.read_capped(mt.MAX_CONFIG, f"config {doc.config.digest}"))
+        plats.append((str(cfg.get("os", "")), str(cfg.get("architecture", "")),
+                      str(cfg.get("variant", ""))))
+    return Distribution(doc.media_type or ctype, sha256_digest(body), len(body), plats)

@@ -21,7 +21,9 @@ import re
 import ssl
 import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from sdcontainer.errors import RegistryError
 from sdcontainer.images import mediatypes as mt
@@ -99,6 +101,9 @@ def _error_text(body: bytes) -> str:
     return body[:200].decode(errors="replace").strip().replace("\n", " ")
 
 
+Body = bytes | Callable[[], BinaryIO] | None
+
+
 @dataclass
 class _Auth:
     scheme: str = ""  # "", "basic" or "bearer"
@@ -147,17 +152,24 @@ class RegistryClient:
             return http.client.HTTPConnection(host, u.port, timeout=self._timeout), path
         raise RegistryError(f"unsupported URL scheme in {url}")
 
-    def _send(self, method: str, url: str, headers: dict[str, str]) -> Response:
-        """One request, following redirects without leaking credentials."""
+    def _send(self, method: str, url: str, headers: dict[str, str],
+              body: Body = None) -> Response:
+        """One request, following redirects without leaking credentials.  BODY (bytes, or
+        a callable opening a fresh file each time) goes with uploads."""
         origin = urllib.parse.urlsplit(url)
         for _ in range(_MAX_REDIRECTS + 1):
             conn, path = self._connect(url)
+            data = body() if callable(body) else body
             try:
-                conn.request(method, path, headers={"User-Agent": USER_AGENT, **headers})
+                conn.request(method, path, body=data,
+                             headers={"User-Agent": USER_AGENT, **headers})
                 resp = conn.getresponse()
             except BaseException:
                 conn.close()
                 raise
+            finally:
+                if data is not None and not isinstance(data, bytes):
+                    data.close()
             if resp.status not in _REDIRECTS:
                 return Response(conn, resp, url)
             location = resp.headers.get("Location", "")
@@ -249,12 +261,13 @@ class RegistryClient:
             raise RegistryError(f"{self.registry}: token endpoint returned no token")
         self._auth[scope] = _Auth("bearer", token)
 
-    def _retrying(self, method: str, url: str, headers: dict[str, str]) -> Response:
+    def _retrying(self, method: str, url: str, headers: dict[str, str],
+                  body: Body = None) -> Response:
         delay = 0.5
         for attempt in range(self._retries + 1):
             last = attempt == self._retries
             try:
-                resp = self._send(method, url, headers)
+                resp = self._send(method, url, headers, body)
             except RegistryError:
                 raise
             except ssl.SSLError as e:
@@ -275,11 +288,13 @@ class RegistryClient:
         raise AssertionError("unreachable")
 
     def request(self, method: str, path: str, scope: str,
-                headers: dict[str, str] | None = None) -> Response:
-        """Send METHOD /v2/PATH with auth for SCOPE; the caller checks the status."""
-        url = self._base() + path
+                headers: dict[str, str] | None = None, body: Body = None) -> Response:
+        """Send METHOD /v2/PATH (or an absolute URL of this registry) with auth for
+        SCOPE; the caller checks the status."""
+        url = path if path.startswith(("https://", "http://")) else self._base() + path
         for _ in range(2):
-            resp = self._retrying(method, url, {**(headers or {}), **self._authorization(scope)})
+            resp = self._retrying(method, url, {**(headers or {}), **self._authorization(scope)},
+                                  body)
             if resp.status != 401:
                 return resp
             challenge = resp.headers.get("WWW-Authenticate", "")

@@ -279,11 +279,14 @@ class ImageStore:
         *,
         tags: Sequence[Reference] = (),
         repo_digest: str | None = None,
+        hidden: bool = False,
     ) -> Image:
         """Record an image whose manifest, config and layers are all stored.
 
         The manifest is stored as given (its digest names it).  Every layer
         listed in the config must already be unpacked; TAGS move to this image.
+        HIDDEN marks a new image as a build's intermediate step: `list` leaves it
+        out while it has no tag (as docker hides intermediate images).
         """
         manifest_digest = self.put_blob(manifest)
         doc = mt.parse_manifest(manifest, manifest_digest)
@@ -293,7 +296,12 @@ class ImageStore:
             if not self.layer_dir(diff_id).is_dir():
                 raise ImageError(f"layer {diff_id} of image {config_digest} is not unpacked")
         with self._state() as state:
+            is_new = config_digest not in state["images"]
             rec = state["images"].setdefault(config_digest, {"repo_digests": []})
+            if hidden and is_new:
+                rec["hidden"] = True
+            elif not hidden:
+                rec.pop("hidden", None)
             rec["manifest"] = manifest_digest
             rec.setdefault("added", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
             if repo_digest and repo_digest not in rec["repo_digests"]:
@@ -317,7 +325,11 @@ class ImageStore:
             id=image_id,
             repo_tags=tags,
             repo_digests=digests,
-            layers=[self.layer_dir(d) for d in diff_ids],
+            # A layer may repeat (two RUNs changing nothing, empty layers of pulled
+            # images); overlayfs refuses a lowerdir twice (ELOOP), and the lower copy
+            # adds nothing the upper one does not give again: keep the upper one.
+            layers=[self.layer_dir(d) for i, d in enumerate(diff_ids)
+                    if d not in diff_ids[i + 1:]],
             config=ImageConfig.from_oci(cfg.get("config")),
             created=str(cfg.get("created") or ""),
             size=sum(self._layer_size(d) for d in diff_ids),
@@ -360,10 +372,12 @@ class ImageStore:
         image_id, _ = self._find(ref_or_id, state)
         return self._image(image_id, state)
 
-    def list(self) -> list[Image]:
-        """Every image, newest first."""
+    def list(self, *, hidden: bool = False) -> list[Image]:
+        """Every image, newest first; build steps' untagged images only if HIDDEN."""
         state = self._snapshot()
-        images = [self._image(i, state) for i in state["images"]]
+        tagged = set(state["tags"].values())
+        images = [self._image(i, state) for i, rec in state["images"].items()
+                  if hidden or not rec.get("hidden") or i in tagged]
         return sorted(images, key=lambda im: im.created, reverse=True)
 
     def tag(self, src: str, new_ref: str) -> Reference:
@@ -433,6 +447,19 @@ class ImageStore:
                 del state["images"][image_id]
                 deleted.append(image_id)
         self.collect_garbage(clean_tmp=True)
+        return deleted
+
+    def forget(self, image_ids: set[str]) -> builtins.list[str]:
+        """Delete those of IMAGE_IDS no tag names (build cache images); their blobs and
+        layers go unless another image shares them.  Returns the deleted ids."""
+        deleted: list[str] = []
+        with self._state() as state:
+            tagged = set(state["tags"].values())
+            for image_id in image_ids:
+                if image_id in state["images"] and image_id not in tagged:
+                    del state["images"][image_id]
+                    deleted.append(image_id)
+        self.collect_garbage()
         return deleted
 
     def collect_garbage(self, *, clean_tmp: bool = False) -> None:
@@ -518,6 +545,34 @@ class ImageStore:
             )
             return self.add_image(manifest, tags=[tag] if tag else [])
 
+
+    # -- built images (images/build, engine/build.py, engine/commit.py) -----------
+
+    def add_layer(self, tar: BinaryIO) -> tuple[mt.Descriptor, str]:
+        """Store the uncompressed layer tar TAR and unpack it; its descriptor and diff_id.
+
+        Call inside `ingesting` and add the image before leaving it, or garbage
+        collection may take the layer.
+        """
+        blob, size = self.spool_blob(tar)
+        diff_id = self.unpack_layer(blob, blob, f"layer {blob}")
+        return mt.Descriptor(mt.OCI_LAYER, blob, size), diff_id
+
+    def layer_descriptors(self, image: Image) -> builtins.list[mt.Descriptor]:
+        """The manifest's layer descriptors of IMAGE, lowest first."""
+        if not image.manifest_digest:
+            return []
+        doc = mt.parse_manifest(self.read_blob(image.manifest_digest), image.manifest_digest)
+        return builtins.list(doc.layers)
+
+    def add_config_image(self, cfg: dict[str, Any], layers: Sequence[mt.Descriptor], *,
+                         tags: Sequence[Reference] = (), hidden: bool = False) -> Image:
+        """Store image config CFG over LAYERS (all stored and unpacked) and record it."""
+        cfg_bytes = json.dumps(cfg, sort_keys=True, separators=(",", ":")).encode()
+        cfg_digest = self.put_blob(cfg_bytes)
+        manifest = mt.build_manifest(
+            mt.Descriptor(mt.OCI_CONFIG, cfg_digest, len(cfg_bytes)), builtins.list(layers))
+        return self.add_image(manifest, tags=tags, hidden=hidden)
 
     # -- registry and archives (in their own modules) ----------------------------
 

@@ -30,6 +30,17 @@ class MountSpec:
     source: str = ""
     readonly: bool = False
     options: str = ""  # tmpfs: size=64m,mode=1777; bind: propagation etc.
+    # How the request gave it, so inspect shows it back as given: ORIGIN is "binds"
+    # (HostConfig.Binds), "tmpfs" (HostConfig.Tmpfs) or "mounts"; MODE is the option
+    # string of a Binds or Tmpfs entry.
+    origin: str = ""
+    mode: str = ""
+    propagation: str = ""  # as given: "" | rprivate | private (what a volume always is)
+    # type "volume": SOURCE is the volume's _data directory, NAME the volume's name;
+    # ANONYMOUS volumes go with `rm -v`; NOCOPY skips copying the image's files up.
+    name: str = ""
+    anonymous: bool = False
+    nocopy: bool = False
 
     @classmethod
     def load(cls, data: dict[str, Any]) -> MountSpec:
@@ -37,21 +48,123 @@ class MountSpec:
         return from_dict(cls, data)
 
 
+@dataclass(frozen=True)
+class PortMapping:
+    """A published port (HostConfig.PortBindings, -p): HOST_IP:HOST_PORT ->
+    CONTAINER_PORT/PROTO; host_ip "" is every address, host_port 0 a free port, and
+    COUNT > 1 a range of host ports starting at HOST_PORT."""
+
+    host_ip: str
+    host_port: int
+    container_port: int
+    proto: str = "tcp"
+    count: int = 1
+
+    @classmethod
+    def load(cls, data: Any) -> PortMapping:
+        """From the JSON form (a PortMapping already is one)."""
+        return data if isinstance(data, PortMapping) else from_dict(cls, data)
+
+
+@dataclass
+class Healthcheck:
+    """docker's Config.Healthcheck, durations in nanoseconds.  In a create request a 0
+    means "not given" (the image's value, else docker's default) and TEST ["NONE"]
+    turns the image's check off; in a record every field is set."""
+
+    test: list[str]
+    interval: int = 0
+    timeout: int = 0
+    retries: int = 0
+    start_period: int = 0
+
+    def to_docker(self) -> dict[str, Any]:
+        """docker's JSON form."""
+        return {"Test": list(self.test), "Interval": self.interval, "Timeout": self.timeout,
+                "Retries": self.retries, "StartPeriod": self.start_period}
+
+    @classmethod
+    def from_docker(cls, data: dict[str, Any]) -> Healthcheck:
+        """From docker's JSON form, already checked."""
+        return cls(list(data.get("Test") or []), int(data.get("Interval") or 0),
+                   int(data.get("Timeout") or 0), int(data.get("Retries") or 0),
+                   int(data.get("StartPeriod") or 0))
+
+    @classmethod
+    def load(cls, data: Any) -> Healthcheck | None:
+        """From a record: ours, or the docker-shaped dict earlier versions wrote ({}: none)."""
+        if isinstance(data, Healthcheck) or data is None:
+            return data
+        if not data:
+            return None
+        return cls.from_docker(data) if "Test" in data else from_dict(cls, data)
+
+
+@dataclass(frozen=True)
+class Device:
+    """A host device node given to the container (--device HOST[:CONTAINER][:PERMS]);
+    TYPE ("c" or "b") and the numbers are the node's, filled in at create time."""
+
+    host: str
+    path: str
+    perms: str = "rwm"
+    type: str = ""
+    major: int = 0
+    minor: int = 0
+    mode: int = 0
+
+    @classmethod
+    def load(cls, data: Any) -> Device:
+        """From the JSON form (a Device already is one)."""
+        return data if isinstance(data, Device) else from_dict(cls, data)
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    """docker's restart policy: no, on-failure (at most MAX_RETRIES restarts; 0 = no
+    limit), always or unless-stopped.  Checked by engine/restart.py."""
+
+    name: str = "no"
+    max_retries: int = 0
+
+    def to_docker(self) -> dict[str, Any]:
+        """docker's HostConfig.RestartPolicy ("" for no, as dockerd shows an unset one)."""
+        return {"Name": "" if self.name == "no" else self.name,
+                "MaximumRetryCount": self.max_retries}
+
+    @classmethod
+    def load(cls, data: Any) -> RestartPolicy:
+        """From the JSON form, or docker's (records written before it was typed)."""
+        if isinstance(data, RestartPolicy):
+            return data
+        if not data:
+            return cls()
+        if "Name" in data or "MaximumRetryCount" in data:
+            return cls(data.get("Name") or "no", int(data.get("MaximumRetryCount") or 0))
+        return from_dict(cls, data)
+
+
 @dataclass
 class ContainerConfig:
-    """A container's configuration, fixed at create time."""
+    """A container's configuration: the engine's create input, and its record.
+
+    As input (from the API, the D-Bus service, a build step), an unset field means
+    "the image's value" or the engine's default: entrypoint and cmd None, working_dir,
+    user, hostname, stop_signal and network_mode "".  The engine fills them in once at
+    create time; the record it keeps has them all set.
+    """
 
     image: str
-    image_id: str
-    entrypoint: list[str]
-    cmd: list[str]
+    image_id: str = ""
+    entrypoint: list[str] | None = None
+    cmd: list[str] | None = None
     env: list[str] = field(default_factory=list)
     working_dir: str = ""
     user: str = ""
     hostname: str = ""
     tty: bool = False
     open_stdin: bool = False
-    stop_signal: str = "SIGTERM"
+    stop_signal: str = ""
     stop_timeout: int = 10
     memory: int = 0
     nano_cpus: int = 0
@@ -60,9 +173,9 @@ class ContainerConfig:
     read_only: bool = False
     auto_remove: bool = False
     mounts: list[MountSpec] = field(default_factory=list)
-    network_mode: str = "bridge"
+    network_mode: str = ""
     labels: dict[str, str] = field(default_factory=dict)
-    publish: list[dict[str, Any]] = field(default_factory=list)  # network.PortMapping fields
+    publish: list[PortMapping] = field(default_factory=list)
     links: list[str] = field(default_factory=list)  # "name[:alias]"
     aliases: list[str] = field(default_factory=list)
     dns: list[str] = field(default_factory=list)
@@ -75,24 +188,45 @@ class ContainerConfig:
     cap_add: list[str] = field(default_factory=list)
     cap_drop: list[str] = field(default_factory=list)
     security_opt: list[str] = field(default_factory=list)
-    devices: list[dict[str, Any]] = field(default_factory=list)  # see security_opts.Device
+    devices: list[Device] = field(default_factory=list)
     group_add: list[str] = field(default_factory=list)
     userns: str = ""  # "" (the host's) | "auto"
     userns_base: int = 0
-    restart_policy: dict[str, Any] = field(default_factory=dict)  # {Name, MaximumRetryCount}
-    healthcheck: dict[str, Any] = field(default_factory=dict)  # docker's Config.Healthcheck
+    restart_policy: RestartPolicy = field(default_factory=RestartPolicy)
+    healthcheck: Healthcheck | None = None
     health_on_failure: str = "none"  # none | restart | kill | stop (podman's)
+    exposed_ports: list[str] = field(default_factory=list)  # "80/tcp", the image's included
+    cpu_shares: int = 0
+    cpuset_cpus: str = ""  # "0-2,4"
+    memory_swap: int = 0  # 0: not given; -1: unlimited
+    memory_swappiness: int | None = None
+    shm_size: int = 0  # bytes of /dev/shm; 0: the default, 64 MiB
+    ipc_mode: str = ""  # "" | private | shareable | host | container:NAME
+    uts_mode: str = ""  # "" | host
+    pid_mode: str = ""  # "" | private
+    cgroupns_mode: str = ""  # "" (the host's) | host | private
+    isolation: str = ""
+    runtime: str = ""
+    volume_driver: str = ""
+    device_cgroup_rules: list[str] = field(default_factory=list)
+    log_driver: str = "journald"
+    log_opts: dict[str, str] = field(default_factory=dict)
+    volumes_from: list[str] = field(default_factory=list)  # CONTAINER[:ro|:rw], as given
 
     @property
     def argv(self) -> list[str]:
         """The command line the workload runs."""
-        return [*self.entrypoint, *self.cmd]
+        return [*(self.entrypoint or []), *(self.cmd or [])]
 
     @classmethod
     def load(cls, data: dict[str, Any]) -> ContainerConfig:
         """From the JSON form."""
         config = from_dict(cls, data)
         config.mounts = [MountSpec.load(m) if isinstance(m, dict) else m for m in config.mounts]
+        config.devices = [Device.load(d) for d in config.devices]
+        config.publish = [PortMapping.load(p) for p in config.publish]
+        config.healthcheck = Healthcheck.load(config.healthcheck)
+        config.restart_policy = RestartPolicy.load(config.restart_policy)
         return config
 
 
@@ -127,17 +261,23 @@ class LaunchSpec:
     seccomp: str = "default"  # "default" | "unconfined" | a JSON profile
     masked_paths: list[str] = field(default_factory=list)
     readonly_paths: list[str] = field(default_factory=list)
-    devices: list[dict[str, Any]] = field(default_factory=list)
+    devices: list[Device] = field(default_factory=list)
     privileged: bool = False
     group_add: list[str] = field(default_factory=list)
     apparmor: str = ""
     process_label: str = ""
     userns_base: int = 0  # --userns=auto: container root is this host uid/gid
     userns_size: int = 0
+    ipc: str = "new"  # "new" | "host" | path of an ipc namespace to join
+    uts: str = "new"  # "new" | "host"
+    cgroupns: str = "host"  # "host" | "new"
+    cpus: list[int] = field(default_factory=list)  # CPUs the workload may run on; [] all
+    shm_size: int = 0  # bytes; 0: 64 MiB
 
     @classmethod
     def load(cls, data: dict[str, Any]) -> LaunchSpec:
         """From the JSON form."""
         spec = from_dict(cls, data)
         spec.mounts = [MountSpec.load(m) if isinstance(m, dict) else m for m in spec.mounts]
+        spec.devices = [Device.load(d) for d in spec.devices]
         return spec

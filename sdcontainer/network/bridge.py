@@ -149,6 +149,18 @@ class Netlink:
                 out.append(ipaddress.IPv4Network(f"{dst}/{r['dst_len']}", strict=False))
         return out
 
+    def routes_by_device(self) -> list[tuple[ipaddress.IPv4Network, str]]:
+        """The main table's IPv4 routes (default excluded) with their device's name."""
+        names = {link["index"]: cast(str, link.get_attr("IFLA_IFNAME"))
+                 for link in self.ipr.get_links()}
+        out = []
+        for r in self.ipr.get_routes(family=socket.AF_INET, table=254):
+            dst = r.get_attr("RTA_DST")
+            if dst and r["dst_len"] > 0:
+                out.append((ipaddress.IPv4Network(f"{dst}/{r['dst_len']}", strict=False),
+                            names.get(r.get_attr("RTA_OIF"), "?")))
+        return out
+
     def our_veths(self) -> dict[str, str]:
         """Host-side veths of ours: name -> owner (container id, "" if unknown)."""
         found: dict[str, str] = {}

@@ -23,11 +23,11 @@ class NetworkConfig:
     file that containers' resolv.conf is derived from.
     """
 
-    subnet: str = "10.88.0.0/16"
+    subnet: str = "10.77.0.0/16"
     bridge: str = "sdc0"
     mtu: int = 1500
     dns: tuple[str, ...] = ()
-    user_subnets: str = "10.89.0.0/16"
+    user_subnets: str = "10.78.0.0/16"
     resolv_conf: str = "/etc/resolv.conf"
 
     def __post_init__(self) -> None:

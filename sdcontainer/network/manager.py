@@ -16,6 +16,7 @@ import secrets
 import socket
 from pathlib import Path
 
+from sdcontainer import paths
 from sdcontainer.errors import Conflict, InvalidArgument, NotFound, SdcError
 from sdcontainer.util import crashpoints
 
@@ -73,6 +74,17 @@ class NetworkManager:
         self._netns_dir_ready = False
         self._bridges_done: set[str] = set()
 
+    def check_subnet(self) -> None:
+        """Refuse to start when the host already routes into the default network's subnet
+        through another device (a LAN, a VPN, another container engine's bridge):
+        containers would shadow those hosts."""
+        net = ipaddress.ip_network(self.config.subnet)
+        for dst, dev in self.nl.routes_by_device():
+            if dev != self.config.bridge and dst.overlaps(net):
+                raise InvalidArgument(
+                    f"[network] subnet {net} clashes with the host's route to {dst} on {dev}: "
+                    f"set another subnet in {paths.CONFIG_FILE}")
+
     # ---- plumbing -------------------------------------------------------
 
     @property
@@ -127,12 +139,12 @@ class NetworkManager:
     # ---- networks -------------------------------------------------------
 
     def create_network(self, name: str, subnet: str | None = None, gateway: str | None = None,
-                       internal: bool = False, labels: dict[str, str] | None = None
-                       ) -> NetworkRecord:
+                       internal: bool = False, labels: dict[str, str] | None = None,
+                       details: NetworkRecord | None = None) -> NetworkRecord:
         """Create a user network (its bridge is made when the first container joins)."""
         with self.lock.hold():
             return self.networks.create(name, subnet, gateway, internal, labels or {},
-                                        routed=self.nl.routed_subnets())
+                                        routed=self.nl.routed_subnets(), details=details)
 
     def list_networks(self) -> list[NetworkRecord]:
         """Every network, the default one included."""
@@ -224,8 +236,9 @@ class NetworkManager:
             ip = self.ipam.allocate(net, cid, req.name, aliases, req.ip if i == 0 else None)
             mac = req.mac.lower() if (i == 0 and req.mac) else random_mac()
             host_if = self._free_veth_name(f"{VETH_PREFIX}{cid[:8]}{i if i else ''}")
-            ifaces.append(Interface(network=net.name, ifname=f"eth{i}", host_ifname=host_if,
-                                    ip=ip, prefixlen=ipaddress.ip_network(net.subnet).prefixlen,
+            ifaces.append(Interface(network=net.name, network_id=net.id, ifname=f"eth{i}",
+                                    host_ifname=host_if, ip=ip,
+                                    prefixlen=ipaddress.ip_network(net.subnet).prefixlen,
                                     gateway=net.gateway, mac=mac))
         crashpoints.hit("ip-allocated")
         hosts_p, resolv_p, hostname_p = self._container_files(cid)
@@ -342,7 +355,7 @@ class NetworkManager:
             n = min(set(range(len(used) + 1)) - used)
             ip = self.ipam.allocate(net, container_id, ep.name,
                                     tuple(aliases or ep.aliases) if net.user_defined else ())
-            iface = Interface(network=net.name, ifname=f"eth{n}",
+            iface = Interface(network=net.name, network_id=net.id, ifname=f"eth{n}",
                               host_ifname=self._free_veth_name(
                                   f"{VETH_PREFIX}{container_id[:8]}{n}"),
                               ip=ip, prefixlen=ipaddress.ip_network(net.subnet).prefixlen,

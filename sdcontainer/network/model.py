@@ -147,6 +147,7 @@ class Interface:
     prefixlen: int
     gateway: str
     mac: str
+    network_id: str = ""  # the network's id (inspect's NetworkID); "" in older records
 
 
 @dataclass(frozen=True)
@@ -219,6 +220,13 @@ class NetworkRecord:
     labels: dict[str, str] = field(default_factory=dict)
     created: str = ""
     driver: str = "bridge"
+    # As given at create, shown back by inspect (docker-compose compares them with its
+    # file): driver options, IPAM options, IPRange and AuxiliaryAddresses.
+    options: dict[str, str] = field(default_factory=dict)
+    ipam_options: dict[str, str] = field(default_factory=dict)
+    ip_range: str = ""
+    aux_addresses: dict[str, str] = field(default_factory=dict)
+    attachable: bool = False
 
     @property
     def user_defined(self) -> bool:

@@ -8,6 +8,7 @@ function here expects the caller to hold the state lock.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import ipaddress
 import secrets
@@ -89,12 +90,13 @@ class NetworkStore:
         raise NotFound(f"no such network: {ref}")
 
     def create(self, name: str, subnet: str | None, gateway: str | None, internal: bool,
-               labels: dict[str, str], routed: list[ipaddress.IPv4Network] | None = None
-               ) -> NetworkRecord:
+               labels: dict[str, str], routed: list[ipaddress.IPv4Network] | None = None,
+               details: NetworkRecord | None = None) -> NetworkRecord:
         """Store a new user network; Conflict on a taken name or overlapping subnet.
 
         ROUTED are subnets the host already routes (a LAN, a VPN): an automatic
-        subnet avoids them, an explicit one must not overlap them.
+        subnet avoids them, an explicit one must not overlap them.  DETAILS carries
+        the options, IPAM options, IPRange and AuxiliaryAddresses to keep.
         """
         if not valid_name(name):
             raise InvalidArgument(f"invalid network name {name!r}: [a-zA-Z0-9][a-zA-Z0-9_.-]*, "
@@ -135,6 +137,12 @@ class NetworkStore:
         rec = NetworkRecord(name=name, id=net_id, bridge=USER_BRIDGE_PREFIX + net_id[:8],
                             subnet=str(net), gateway=str(gw), internal=internal,
                             labels=dict(labels), created=_now())
+        if details is not None:  # what create was given beyond the above, kept as given
+            rec = dataclasses.replace(rec, options=dict(details.options),
+                                      ipam_options=dict(details.ipam_options),
+                                      ip_range=details.ip_range,
+                                      aux_addresses=dict(details.aux_addresses),
+                                      attachable=details.attachable)
         store.write_json(self._path(name), rec.to_json())
         return rec
 

@@ -10,8 +10,7 @@ which the stdout stream protocol cannot.
 from __future__ import annotations
 
 import logging
-
-import pystemd.journal
+from types import ModuleType
 
 log = logging.getLogger(__name__)
 
@@ -27,11 +26,15 @@ class JournalSink:
         self._fields = {k: v for k, v in fields.items() if v}
         self._pending: dict[int, bytes] = {1: b"", 2: b""}
         self._broken = False
+        # Imported here: an exec session (monitor.exec_session_main) never sends to the
+        # journal and need not pay pystemd's import; the zygote has it loaded already.
+        import pystemd.journal
+        self._journal: ModuleType = pystemd.journal
 
     def _send(self, stream: int, message: bytes, partial: bool) -> None:
         extra = {"CONTAINER_PARTIAL_MESSAGE": "true"} if partial else {}
         try:
-            pystemd.journal.sendv(
+            self._journal.sendv(
                 f"PRIORITY={PRIORITY[stream]}",
                 MESSAGE=message,
                 **self._fields,

@@ -15,6 +15,17 @@ attributes the output it forwards to the scope.  It:
   killer struck) in a file, so the record survives a daemon restart.
 
 Control is a unix socket; every connection starts with one JSON line.
+
+Once the workload runs, the monitor execve()s the native supervisor
+(native/sdc-monitor.c) in this same process, when it is installed: the
+workload stays its child, the pipes, pty, clients and control socket are
+inherited, and the Python heap is gone (issue 17: a supervisor must cost less
+than conmon).  The native loop then forks `python -m sdcontainer.runtime.monitor
+exec-session ...` for each exec: `exec_session_main` below, a short-lived copy
+of this module that starts the session the way the Python monitor does; or,
+while the daemon runs, asks the zygote to fork that session (`run_exec_session`),
+which spares each exec and healthcheck probe a fresh interpreter.
+SDCONTAINER_MONITOR=python keeps the whole life in Python.
 """
 
 from __future__ import annotations
@@ -30,11 +41,13 @@ import selectors
 import signal
 import socket
 import struct
+import sys
 import termios
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, NoReturn
 
+from .. import paths
 from ..model.spec import LaunchSpec
 from ..util import fileio
 from . import syscalls as sc
@@ -48,6 +61,27 @@ log = logging.getLogger(__name__)
 IGNORED = [s for s in signal.valid_signals()
            if s not in (signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD, signal.SIGCONT)]
 CLIENT_TIMEOUT = 10.0
+# Under sys.prefix (the checkout's .venv: tools/install-deps), then /usr (packages);
+# lib/ for Arch, whose packages keep out of /usr/libexec.
+NATIVE_CANDIDATES = ("libexec/sdcontainer/sdc-monitor", "lib/sdcontainer/sdc-monitor")
+# The zygote's socket for the native supervisor's exec requests (zygote._serve_exec).
+EXEC_SOCKET = paths.RUN_DIR / "zygote.sock"
+
+
+def native_binary() -> str | None:
+    """The native steady-state supervisor, or None (not built, or turned off with
+    SDCONTAINER_MONITOR=python; SDCONTAINER_MONITOR=/path names another build)."""
+    choice = os.environ.get("SDCONTAINER_MONITOR", "")
+    if choice == "python" or not sys.executable:
+        return None
+    if choice:
+        return choice if os.access(choice, os.X_OK) else None
+    for prefix in dict.fromkeys((sys.prefix, "/usr")):
+        for rel in NATIVE_CANDIDATES:
+            path = os.path.join(prefix, rel)
+            if os.access(path, os.X_OK):
+                return path
+    return None
 
 
 def now_rfc3339() -> str:
@@ -255,14 +289,18 @@ MAX_FINISHED_EXECS = 64
 class Monitor:
     """The monitor's state and event loop."""
 
-    def __init__(self, spec: LaunchSpec, listener: socket.socket) -> None:
+    def __init__(self, spec: LaunchSpec, listener: socket.socket, journal: bool = True,
+                 spec_json: bytes = b"") -> None:
         self.spec = spec
+        self.spec_json = spec_json  # SPEC as the daemon sent it, for the native handoff
         self.listener = listener
         self.sel = selectors.DefaultSelector()
-        self.main = Session(tty=spec.tty, journal=JournalSink(spec.journal_fields))
+        self.main = Session(tty=spec.tty,
+                            journal=JournalSink(spec.journal_fields) if journal else None)
         self.execs: dict[str, Session] = {}
         self.finished: collections.deque[str] = collections.deque()
         self.started = False
+        self.handoff = False  # the workload runs: hand over to the native supervisor
 
     # -- the workload -------------------------------------------------------
 
@@ -412,6 +450,7 @@ class Monitor:
                     reply(conn, error=error, code=-pid)
                 else:
                     reply(conn, pid=pid)
+                    self.handoff = True
             elif op == "exec" and self.main.pid and self.main.exit_code is None:
                 self.start_exec(req, conn)
                 return
@@ -523,6 +562,49 @@ class Monitor:
                 client.conn.shutdown(socket.SHUT_RDWR)
             session.drop(client)
 
+    def become_native(self) -> None:
+        """execve() the native supervisor in this process, handing it the workload (our
+        child), its output, stdin, pty, attached clients and the control socket; a memfd
+        holds the spec for exec sessions.  Returns only if that cannot be done: then the
+        Python loop goes on, as it always did."""
+        binary = native_binary()
+        if binary is None:
+            return
+        main = self.main
+        spec_fd = os.memfd_create("sdc-spec", 0)
+        try:
+            data = memoryview(self.spec_json or json.dumps(asdict(self.spec)).encode())
+            while data:
+                data = data[os.write(spec_fd, data):]
+            args = [binary, "--listener", str(self.listener.fileno()), "--pid", str(main.pid),
+                    "--exit-file", self.spec.exit_file, "--python", sys.executable,
+                    "--spec-fd", str(spec_fd), "--init-fd", str(initbin.fd()),
+                    "--zygote", str(EXEC_SOCKET)]
+            inherit = [self.listener.fileno(), initbin.fd(), *main.outputs]
+            if self.spec.tty:
+                args.append("--tty")
+            for fd, stream in main.outputs.items():
+                args += ["--out", f"{fd}:{stream}"]
+            if main.master is not None:
+                args += ["--master", str(main.master)]
+            if main.stdin_w is not None:
+                args += ["--stdin", str(main.stdin_w)]
+                inherit.append(main.stdin_w)
+            for c in main.clients:
+                args += ["--client", f"{c.conn.fileno()}:{int(c.stdout)}:{int(c.stderr)}:"
+                         f"{int(c.stdin)}"]
+                inherit.append(c.conn.fileno())
+            for key, value in self.spec.journal_fields.items():
+                if value and "\n" not in value:
+                    args += ["--field", f"{key}={value}"]
+            for fd in inherit:
+                if fd >= 0:
+                    os.set_inheritable(fd, True)
+            os.execve(binary, args, os.environ)
+        except OSError as e:
+            log.warning("cannot start the native monitor %s: %s", binary, e)
+        os.close(spec_fd)
+
     def finish(self, code: int, error: str = "") -> NoReturn:
         """Write the exit file and leave; systemd then collects the empty scope."""
         killed = code == 137 and oom_killed()
@@ -543,6 +625,9 @@ class Monitor:
                         self.handle_request(conn)
                         if self.started and self.main.pid == 0:
                             self.finish(125, "start failed")
+                        if self.handoff:
+                            self.handoff = False
+                            self.become_native()
                 elif what[0] == "out":
                     self.pump(key.fd, what[1])
                 elif what[0] == "in":
@@ -558,8 +643,8 @@ class Monitor:
                         (k for k, v in self.execs.items() if v is session), ""))
 
 
-def serve(spec: LaunchSpec, listener: socket.socket) -> NoReturn:
-    """The monitor's life, from fork to exit."""
+def serve(spec: LaunchSpec, listener: socket.socket, spec_json: bytes = b"") -> NoReturn:
+    """The monitor's life, from fork to exit (SPEC_JSON: SPEC as the daemon sent it)."""
     try:
         # Touch as little as possible until systemd has moved us into the container's
         # scope: memory pages copied before the move are charged to the daemon's cgroup.
@@ -587,7 +672,7 @@ def serve(spec: LaunchSpec, listener: socket.socket) -> NoReturn:
         # Whatever the daemon had open (its state lock, the zygote's socket) is not ours;
         # the static init's sealed memfd is (initbin).
         sandbox.close_fds(listener.fileno(), initbin.fd())
-        monitor = Monitor(spec, listener)
+        monitor = Monitor(spec, listener, spec_json=spec_json)
     except BaseException:
         os._exit(125)
     try:
@@ -596,3 +681,97 @@ def serve(spec: LaunchSpec, listener: socket.socket) -> NoReturn:
         with contextlib.suppress(BaseException):
             monitor.finish(255, f"monitor failed: {e}")
         os._exit(255)
+
+
+def exec_session_main(args: list[str]) -> NoReturn:
+    """One exec session under the native supervisor, which forked and exec'd us with
+    ARGS: the client's connection, our end of the control channel, the spec's memfd, the
+    static init's sealed memfd and the workload's pid (the fallback when the zygote's
+    exec socket cannot be reached: see run_exec_session)."""
+    conn_fd, ctl_fd, spec_fd, init_fd, main_pid = (int(a) for a in args[:5])
+    for fd in (conn_fd, ctl_fd, spec_fd, init_fd):
+        if fd >= 0:
+            os.set_inheritable(fd, False)
+    # The zygote's sealed copy, inherited: exec sessions must exec nothing else.
+    initbin._fd = init_fd
+    run_exec_session(conn_fd, ctl_fd, spec_fd, main_pid)
+
+
+def run_exec_session(conn_fd: int, ctl_fd: int, spec_fd: int, main_pid: int) -> NoReturn:
+    """One exec session of the native supervisor, run by a process of its own (forked by
+    the zygote, or a fresh interpreter): CONN_FD is the client's connection, CTL_FD our
+    end of the control channel (the exec request arrives on it first, then resizes),
+    SPEC_FD the spec's memfd, MAIN_PID the workload.  We start the session exactly as
+    the Python monitor does (Monitor.start_exec: forked outside the container's pid
+    namespace, then the launcher's order), serve the client, and exit with the session's
+    status, which we also send on the control channel ("exit N"): the supervisor hands
+    it to exec_wait even when we are not its child."""
+    conn = socket.socket(fileno=conn_fd)
+    ctl: socket.socket | None = None
+    try:
+        sc.set_process_name("sdc-exec")
+        # pread: concurrent sessions share the memfd's file offset.
+        spec = LaunchSpec.load(json.loads(os.pread(spec_fd, os.fstat(spec_fd).st_size, 0)))
+        os.close(spec_fd)
+        ctl = socket.socket(fileno=ctl_fd)
+        req = read_request(ctl)
+        sandbox.protect_from_oom()  # so the session's process resets its own score
+        monitor = Monitor(spec, ctl, journal=False)
+        monitor.main.pid = main_pid
+        monitor.start_exec(req, conn)
+        session = monitor.execs[str(req["id"])]
+        ctl.sendall(f"pid {session.pid}\n".encode())
+        ctl.setblocking(False)
+        monitor.sel.register(ctl, selectors.EVENT_READ, ("resize",))
+        size: tuple[int, int] | None = None
+    except BaseException as e:
+        with contextlib.suppress(BaseException):
+            reply(conn, error=f"exec failed: {e}", code=126)
+        _exit_session(ctl, 126)
+    try:
+        while True:
+            for key, _ in monitor.sel.select():
+                what = key.data
+                if what[0] == "out":
+                    monitor.pump(key.fd, what[1])
+                elif what[0] == "in":
+                    monitor.feed_stdin(what[1], what[2])
+                elif what[0] == "execstart":
+                    monitor.exec_started(what[1])
+                elif what[0] == "resize":
+                    try:
+                        lines = ctl.recv(4096).split()
+                    except BlockingIOError:
+                        continue
+                    except OSError:
+                        lines = []
+                    if not lines:
+                        monitor.sel.unregister(ctl)
+                    elif len(lines) >= 2:
+                        size = int(lines[-2]), int(lines[-1])
+                elif what[0] == "exit":
+                    monitor.reaped(session)
+                    _exit_session(ctl, session.exit_code if session.exit_code is not None
+                                  else 255)
+                if size is not None and session.master is not None:
+                    fcntl.ioctl(session.master, termios.TIOCSWINSZ,
+                                struct.pack("HHHH", size[0], size[1], 0, 0))
+                    size = None
+    except BaseException:
+        _exit_session(ctl, 255)
+
+
+def _exit_session(ctl: socket.socket | None, code: int) -> NoReturn:
+    """Tell the supervisor CODE (best effort: it takes EOF for a kill), and exit with it."""
+    if ctl is not None:
+        with contextlib.suppress(BaseException):
+            ctl.setblocking(True)
+            ctl.settimeout(5)
+            ctl.sendall(f"exit {code}\n".encode())
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 7 and sys.argv[1] == "exec-session":
+        exec_session_main(sys.argv[2:])
+    sys.exit("usage: run by sdcontainer's native monitor only")

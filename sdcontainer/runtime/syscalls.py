@@ -320,6 +320,26 @@ def fd_path(fd: int) -> str:
     return os.readlink(f"/proc/self/fd/{fd}")
 
 
+SYS_FSOPEN, SYS_FSCONFIG, SYS_FSMOUNT = 430, 431, 432
+FSCONFIG_SET_STRING, FSCONFIG_CMD_CREATE = 1, 6
+
+
+def detached_mount(fstype: str, options: list[tuple[str, str]]) -> int:
+    """A new FSTYPE filesystem, configured by OPTIONS (key, value) and never attached
+    anywhere: the returned fd is its root, and closing it unmounts it, so nothing can
+    stay mounted behind us.  A key may repeat (overlayfs' "lowerdir+")."""
+    fs = _check(_libc.syscall(SYS_FSOPEN, _b(fstype), 1), f"fsopen {fstype}")  # CLOEXEC
+    try:
+        for key, value in options:
+            _check(_libc.syscall(SYS_FSCONFIG, fs, FSCONFIG_SET_STRING, _b(key), _b(value), 0),
+                   f"fsconfig {fstype} {key}={value}")
+        _check(_libc.syscall(SYS_FSCONFIG, fs, FSCONFIG_CMD_CREATE, None, None, 0),
+               f"fsconfig {fstype} create")
+        return _check(_libc.syscall(SYS_FSMOUNT, fs, 1, 0), f"fsmount {fstype}")
+    finally:
+        os.close(fs)
+
+
 # The pty ioctls: generic values, and powerpc's, whose _IO/_IOW encode differently.
 _PPC = platform.machine().startswith("ppc")
 TIOCSPTLCK = 0x80045431 if _PPC else 0x40045431

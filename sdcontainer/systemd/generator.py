@@ -55,6 +55,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidArgument  # stdlib only itself, as this module must stay
+from ..util import runflags
 
 SEARCH_PATH = (Path("/etc/sdcontainer/containers"), Path("/usr/share/sdcontainer/containers"))
 NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
@@ -70,21 +71,9 @@ UNIT_RE = re.compile(r"[a-zA-Z0-9:_.@\\-]+\.(service|target|socket|mount|path|ti
 RESTART = {"no": "no", "on-failure": "on-failure", "always": "always",
            "unless-stopped": "always"}
 
-# key -> (type, run flag); list-typed keys repeat the flag.
+# key -> (TOML types, run flag), from the one flag table; list-typed keys repeat the flag.
 FLAGS: dict[str, tuple[type | tuple[type, ...], str]] = {
-    "entrypoint": (str, "--entrypoint"), "env": ((list, dict), "-e"),
-    "publish": (list, "-p"), "volume": (list, "-v"), "network": (str, "--network"),
-    "memory": ((str, int), "-m"), "cpus": ((str, int, float), "--cpus"),
-    "pids-limit": (int, "--pids-limit"), "stop-signal": (str, "--stop-signal"),
-    "stop-timeout": (int, "--stop-timeout"), "user": (str, "--user"),
-    "workdir": (str, "--workdir"), "hostname": (str, "--hostname"), "init": (bool, "--init"),
-    "read-only": (bool, "--read-only"), "label": ((list, dict), "--label"),
-    "tmpfs": (list, "--tmpfs"), "add-host": (list, "--add-host"), "dns": (list, "--dns"),
-    "health-cmd": (str, "--health-cmd"), "health-interval": (str, "--health-interval"),
-    "health-timeout": (str, "--health-timeout"), "health-retries": (int, "--health-retries"),
-    "health-start-period": (str, "--health-start-period"),
-    "health-on-failure": (str, "--health-on-failure"),
-}
+    key: (flag.toml_types, flag.unit_flag) for key, flag in runflags.by_key().items()}
 OTHER_KEYS: dict[str, type | tuple[type, ...]] = {
     "image": str, "name": str, "command": (list, str), "restart": str, "notify": bool,
     "service": dict}
@@ -138,7 +127,9 @@ def parse(data: dict[str, Any], stem: str, source: str = "") -> Container:
         expected = FLAGS[key][0] if key in FLAGS else OTHER_KEYS.get(key)
         if expected is None:
             raise Invalid(f"unknown key {key!r}")
-        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+        types = expected if isinstance(expected, tuple) else (expected,)
+        # A bool is an int to Python: only a switch takes true or false.
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
             raise Invalid(f"key {key!r} has the wrong type ({type(value).__name__})")
     image = data.get("image")
     if not image:
@@ -178,7 +169,8 @@ def parse(data: dict[str, Any], stem: str, source: str = "") -> Container:
                 c.flags += [flag, f"{k}={v}"]
         elif isinstance(value, list):
             for v in value:
-                if not isinstance(v, str | int):
+                # A bool is an int to Python: `publish = [true]` must not become "-p True".
+                if isinstance(v, bool) or not isinstance(v, str | int):
                     raise Invalid(f"{key} entries must be strings")
                 c.flags += [flag, str(v)]
         else:

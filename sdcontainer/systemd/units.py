@@ -69,9 +69,28 @@ class ScopeLimits:
     tasks_max: int = 0  # 0 = systemd's default
     device_policy: str = "auto"
     device_allow: tuple[tuple[str, str], ...] = ()
+    cpu_weight: int = 0  # 0 = systemd's default
+    memory_swap_max: int = -1  # bytes of swap alone; -1 = unlimited
 
 
 Properties = list[tuple[str, Variant]]
+UNLIMITED = 2**64 - 1  # systemd's "infinity" for a uint64 limit
+
+
+def cpu_weight(shares: int) -> int:
+    """docker's CpuShares (cgroup v1 cpu.shares, 2..262144) as systemd's CPUWeight
+    (1..10000), as runc maps them."""
+    return 1 + ((min(max(shares, 2), 262144) - 2) * 9999) // 262142
+
+
+def swap_max(memory: int, memory_swap: int) -> int:
+    """systemd's MemorySwapMax (swap alone) for docker's MemorySwap (memory and swap
+    together; -1 unlimited), or -1 when docker's value sets no limit."""
+    if memory_swap < 0 or (memory_swap and not memory):
+        return UNLIMITED
+    if memory_swap == 0:
+        return -1
+    return max(memory_swap - memory, 0)
 
 
 def prop(name: str, signature: str, value: Any) -> tuple[str, Variant]:
@@ -111,6 +130,10 @@ def scope_properties(name: str, pid: int, description: str,
         props.append(("CPUQuotaPerSecUSec", Variant("t", limits.cpu_quota_per_sec_us)))
     if limits.tasks_max:
         props.append(("TasksMax", Variant("t", limits.tasks_max)))
+    if limits.cpu_weight:
+        props.append(("CPUWeight", Variant("t", limits.cpu_weight)))
+    if limits.memory_swap_max >= 0:
+        props.append(("MemorySwapMax", Variant("t", limits.memory_swap_max)))
     if limits.device_policy != "auto":
         # Device access is systemd's to enforce: the policy lives on the unit.
         props.append(("DevicePolicy", Variant("s", limits.device_policy)))

@@ -5,8 +5,9 @@ from __future__ import annotations
 import grp
 import json
 import os
+import select
 import subprocess
-import time
+import threading
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from .apiutil import api, docker, docker_bin, docker_env
 def test_version_and_info(daemon: None) -> None:
     r = docker("version", "--format", "{{.Server.APIVersion}} {{.Server.Os}}")
     assert r.returncode == 0, r.stderr
-    assert r.stdout.split() == ["1.41", "linux"]
+    assert r.stdout.split() == ["1.43", "linux"]
     r = docker("info", "--format", "{{.CgroupDriver}} {{.ServerVersion}}")
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("systemd ")
@@ -80,12 +81,29 @@ def test_systemctl_stop_shows_as_die_event(busybox: str, name: str) -> None:
         [docker_bin(), "events", "--filter", f"container={name}", "--format",
          "{{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.exitCode}}"],
         stdout=subprocess.PIPE, text=True, env=docker_env())
+    # A missing event must fail the test, not hang it: the stream is cut after 60 s.
+    guard = threading.Timer(60, events.kill)
+    guard.start()
     try:
-        time.sleep(0.5)
+        assert events.stdout is not None
+        # Ready when it shows an event of ours: a SIGWINCH (ignored by sleep) until one does.
+        for _ in range(100):
+            docker("kill", "-s", "WINCH", name, check=True)
+            if select.select([events.stdout], [], [], 0.2)[0]:
+                break
+        line = events.stdout.readline()
+        assert line.split()[:2] == ["kill", name], line
         systemctl("stop", f"sdcontainer-{name}.scope", check=True)
-        line = events.stdout.readline() if events.stdout else ""
-        assert line.split()[:2] == ["die", name], line
+        actions = []
+        while not actions or actions[-1] != "die":
+            line = events.stdout.readline()
+            assert line, f"no die event; saw {actions}"
+            if line.split()[1:2] == [name]:
+                actions.append(line.split()[0])
+        # Extra WINCH kills may still have been in flight; nothing else may come before die.
+        assert set(actions) <= {"kill", "stop", "die"}, actions
     finally:
+        guard.cancel()
         events.kill()
         events.wait()
     r = docker("ps", "-a", "--filter", f"name={name}", "--format", "{{.Status}}")
@@ -216,7 +234,7 @@ def test_negotiated_api_versions(daemon: None, version: str) -> None:
     status, body, _ = api("GET", f"/v{version}/containers/json?all=1")
     assert status == 200 and isinstance(body, list)
     status, body, _ = api("GET", f"/v{version}/version")
-    assert status == 200 and body["ApiVersion"] == "1.41"
+    assert status == 200 and body["ApiVersion"] == "1.43"
 
 
 def test_too_old_api_version(daemon: None) -> None:

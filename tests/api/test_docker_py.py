@@ -48,7 +48,20 @@ def test_errors_are_docker_exceptions(client: Any, busybox: str) -> None:
     with pytest.raises(docker.errors.NotFound):
         client.containers.get("no-such-container")
     with pytest.raises(docker.errors.APIError) as e:
-        client.containers.create(busybox, "true", shm_size="1g")
-    assert e.value.status_code == 400 and "ShmSize" in str(e.value)
+        client.containers.create(busybox, "true", sysctls={"net.ipv4.ip_forward": "1"})
+    assert e.value.status_code == 400 and "Sysctls" in str(e.value)
     with pytest.raises(docker.errors.ImageNotFound):
         client.containers.run("no-such-image:1", "true", remove=True)
+
+
+def test_attach_to_an_exited_container_replays_its_logs(client: Any, busybox: str,
+                                                        name: str) -> None:
+    c = client.containers.create(busybox, ["sh", "-c", "echo out; echo err >&2"], name=name)
+    c.start()
+    assert c.wait(timeout=30)["StatusCode"] == 0
+    # As dockerd: logs=1 replays, stream=0 ends the answer there instead of waiting.
+    assert client.api.attach(c.id, stream=False, logs=True, stderr=False) == b"out\n"
+    both = client.api.attach(c.id, stream=False, logs=True)
+    assert sorted(both.split()) == [b"err", b"out"]
+    assert client.api.attach(c.id, stream=False, logs=False) == b""
+    c.remove()

@@ -34,6 +34,8 @@ def test_bench_runs_and_writes_its_results(tmp_path: Path) -> None:
         density = r["density"][0][engine]
         assert density["started"] == 5 and density["failures"] == 0, density
         assert density["supervisor_private_kib"] > 0
+        assert r["build"]["cold"][engine]["failures"] == 0, r["build"]
+        assert r["build"]["cached"][engine]["n"] == 2, r["build"]
     # Bridge networking is measured where it works and said to be missing where not.
     ours = r["run_bridge"]["sdcontainer"]
     assert ours.get("n") == 2 or ours.get("available") is False, ours

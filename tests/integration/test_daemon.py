@@ -60,6 +60,6 @@ def test_daemon_is_notify_and_api_answers(daemon: None) -> None:
         "    self.sock=socket.socket(socket.AF_UNIX); self.sock.connect(sys.argv[1])\n"
         "c=C('x'); c.request('GET','/v1.41/version'); print(c.getresponse().read().decode())",
         SOCKET).stdout)
-    assert v["ApiVersion"] == "1.41"
+    assert v["ApiVersion"] == "1.43"
     mode = os.stat(SOCKET).st_mode & 0o777
     assert mode == 0o660

@@ -50,7 +50,7 @@ def test_bad_flags(busybox: str) -> None:
     assert r.returncode == 125 and "--no-such-flag" in r.stderr
     check_one_line(sdc("run", "-m", "lots", busybox, "true"), 125, "invalid size")
     check_one_line(sdc("run", "--stop-signal", "SIGNOPE", busybox, "true"), 125, "invalid signal")
-    check_one_line(sdc("run", "-v", "relative:/x", busybox, "true"), 125, "invalid volume")
+    check_one_line(sdc("run", "-v", "relative:x", busybox, "true"), 125, "invalid volume")
     check_one_line(sdc("run", "-v", "/does/not/exist:/x", busybox, "true"), 125,
                    "does not exist")
     check_one_line(sdc("kill", "-s", "NOPE", "whatever"), 1)

@@ -64,3 +64,17 @@ def test_daemon_reload_keeps_limits(busybox: str, name: str) -> None:
     assert cgroup_file(name, "memory", "memory.limit_in_bytes") == before
     assert cgroup_file(name, "pids", "pids.max") == "40"
     assert sh("systemctl", "is-active", f"sdcontainer-{name}.scope").stdout.strip() == "active"
+
+
+def test_cpu_shares_and_memory_swap_reach_the_scope(busybox: str, name: str) -> None:
+    sdc("run", "-d", "--name", name, "-m", "64m", "--memory-swap", "96m", "--cpu-shares", "512",
+        busybox, "sleep", "100", check=True)
+    scope = f"sdcontainer-{name}.scope"
+    # docker's shares as systemd's weight (as runc maps them): 512 -> 20.
+    assert unit_property(scope, "CPUWeight") == "20"
+    # docker counts memory and swap together, systemd swap alone.
+    assert unit_property(scope, "MemorySwapMax") == str(32 * 1024 * 1024)
+    info = json.loads(sdc("inspect", name, check=True).stdout)[0]["HostConfig"]
+    assert (info["CpuShares"], info["MemorySwap"]) == (512, 96 * 1024 * 1024)
+    r = sdc("run", "--rm", "-m", "64m", "--memory-swap", "32m", busybox, "true")
+    assert r.returncode == 125 and "memoryswap limit should be larger" in r.stderr, r.stderr

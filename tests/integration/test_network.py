@@ -54,7 +54,7 @@ def net() -> Iterator[str]:
 def test_default_bridge(busybox: str, name: str) -> None:
     r = sdc("run", "--rm", busybox, "sh", "-c", "ip -4 -o addr show eth0; ip route")
     assert r.returncode == 0, r.stderr
-    assert "10.88." in r.stdout and "default via 10.88.0.1" in r.stdout
+    assert "10.77." in r.stdout and "default via 10.77.0.1" in r.stdout
     web(name)
     assert fetch(f"http://{ip_of(name)}/").stdout == f"hello-from-{name}\n"
 
@@ -68,10 +68,10 @@ def test_link_alias(busybox: str, name: str) -> None:
 
 
 def test_user_network_names_and_aliases(busybox: str, name: str, net: str) -> None:
-    assert sdc("network", "create", "--subnet", "10.89.77.0/24", net).returncode == 0
+    assert sdc("network", "create", "--subnet", "10.78.77.0/24", net).returncode == 0
     assert net in sdc("network", "ls").stdout
     web(name, "--network", net, "--network-alias", "backend")
-    assert ip_of(name).startswith("10.89.77.")
+    assert ip_of(name).startswith("10.78.77.")
     for host in (name, "backend"):
         r = fetch(f"http://{host}/", "--network", net)
         assert r.stdout == f"hello-from-{name}\n", (host, r.stderr)
@@ -114,11 +114,11 @@ def test_published_ports(busybox: str, name: str) -> None:
     expect = f"hello-from-{name}\n"
     assert host_fetch("http://127.0.0.1:18080/") == expect
     assert host_fetch("http://127.0.0.1:18443/") == expect
-    assert host_fetch("http://10.88.0.1:18080/") == expect
+    assert host_fetch("http://10.77.0.1:18080/") == expect
     # hairpin: another container reaches the published port through the host side
-    assert fetch("http://10.88.0.1:18080/").stdout == expect
+    assert fetch("http://10.77.0.1:18080/").stdout == expect
     # the 127.0.0.1 binding is not reachable from another network namespace
-    assert fetch("http://10.88.0.1:18443/").stdout == ""
+    assert fetch("http://10.77.0.1:18443/").stdout == ""
     out = sdc("port", name).stdout
     assert "80/tcp -> 0.0.0.0:18080" in out and "80/tcp -> 127.0.0.1:18443" in out
     assert "0.0.0.0:18080->80/tcp" in sdc("ps").stdout

@@ -119,9 +119,9 @@ def test_ipam_concurrent_threads(tmp_path: Path) -> None:
 
 
 def test_network_store(tmp_path: Path) -> None:
-    ns = NetworkStore(tmp_path, NetworkConfig(subnet="10.89.0.0/24"))
+    ns = NetworkStore(tmp_path, NetworkConfig(subnet="10.78.0.0/24"))
     a = ns.create("a", None, None, False, {"k": "v"})
-    assert a.subnet == "10.89.1.0/24" and a.gateway == "10.89.1.1"
+    assert a.subnet == "10.78.1.0/24" and a.gateway == "10.78.1.1"
     b = ns.create("b", "10.50.0.0/16", "10.50.0.254", True, {})
     assert (b.gateway, b.internal) == ("10.50.0.254", True)
     with pytest.raises(Conflict):

@@ -44,6 +44,12 @@ def version() -> str:
     return ns["__version__"]
 
 
+def deb_name() -> str:
+    """The .deb's file name: architecture-specific, since the native monitor is compiled in."""
+    arch = sh("dpkg", "--print-architecture").stdout.strip()
+    return f"sdcontainer_{version()}_{arch}.deb"
+
+
 @pytest.fixture(scope="session")
 def release(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A directory with the sdist, wheel, .deb, SHA256SUMS and MD5SUMS (slow: once)."""
@@ -54,8 +60,8 @@ def release(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def deb(release: Path) -> Path:
-    """The built sdcontainer_VERSION_all.deb."""
-    path = release / f"sdcontainer_{version()}_all.deb"
+    """The built sdcontainer_VERSION_ARCH.deb."""
+    path = release / deb_name()
     assert path.is_file()
     return path
 

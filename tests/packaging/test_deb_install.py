@@ -52,7 +52,7 @@ def dpkg_status() -> str:
 
 @pytest.fixture(scope="module")
 def installed(deb: Path) -> Iterator[Path]:
-    """apt-get install ./sdcontainer_VERSION_all.deb, offline."""
+    """apt-get install ./sdcontainer_VERSION_ARCH.deb, offline."""
     if not in_box():
         pytest.skip("installs a package: only inside tests/systemd-box")
     if DEV_UNIT.exists() or DEV_DROPIN.exists():
@@ -81,7 +81,7 @@ def installed(deb: Path) -> Iterator[Path]:
 def test_installed_through_apt(installed: Path) -> None:
     assert dpkg_status() == "install ok installed"
     assert sh("dpkg-query", "-W", "-f=${Version}", "sdcontainer").stdout == \
-        re.search(r"_([^_]+)_all\.deb$", installed.name).group(1)  # type: ignore[union-attr]
+        re.search(r"_([^_]+)_[^_]+\.deb$", installed.name).group(1)  # type: ignore[union-attr]
     # Debian's python3 imports the packaged code, next to Debian's libraries.
     r = sh("/usr/bin/python3", "-c", "import sdcontainer, pystemd, dbus_fast, pyroute2; "
            "print(sdcontainer.__file__); print(pyroute2.__file__)")
@@ -115,8 +115,9 @@ def test_version_names_the_commit(installed: Path) -> None:
 
 
 def test_container_end_to_end(installed: Path, tmp_path: Path) -> None:
+    # README's quick start, from installed files only: no checkout.
     tar = tmp_path / "busybox.tar"
-    sh(str(REPO / "tools" / "busybox-rootfs"), str(tar))
+    sh("/usr/lib/sdcontainer/busybox-rootfs", str(tar), cwd=tmp_path)
     sdc("import", str(tar), "busybox")
     assert sdc("run", "--rm", "busybox", "echo", "hi", timeout=120) == "hi\n"
     r = sh("/usr/bin/sdcontainer", "run", "--rm", "busybox", "sh", "-c", "exit 3",
@@ -125,6 +126,50 @@ def test_container_end_to_end(installed: Path, tmp_path: Path) -> None:
     # A named container, left stopped: its record must survive removal of the package.
     sdc("run", "--name", "kept", "busybox", "true", timeout=120)
     assert "kept" in sdc("ps", "-a")
+
+
+def scope_procs(unit: str) -> list[int]:
+    cgroup = sh("systemctl", "show", "-p", "ControlGroup", "--value", unit).stdout.strip()
+    assert cgroup, unit
+    for root in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified", "/sys/fs/cgroup/systemd"):
+        procs = Path(f"{root}{cgroup}/cgroup.procs")  # unified, hybrid or v1 alone
+        if procs.exists():
+            return [int(p) for p in procs.read_text().split()]
+    raise AssertionError(f"no cgroup.procs for {cgroup}")
+
+
+def parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def test_supervisor_is_the_native_monitor(installed: Path) -> None:
+    """A running container's supervisor is the packaged C binary, not a Python monitor."""
+    sdc("run", "-d", "--name", "native", "busybox", "sleep", "1000", timeout=120)
+    try:
+        assert wait_for(lambda: is_active("sdcontainer-native.scope") == "active")
+        # The scope holds the supervisor and the workload (its child); the supervisor
+        # itself was double-forked, so its parent is outside the scope.
+        procs = scope_procs("sdcontainer-native.scope")
+        supervisors = [p for p in procs if parent(p) not in procs]
+        assert len(supervisors) == 1, procs
+        assert any(parent(p) == supervisors[0] for p in procs), procs  # the workload
+        assert os.readlink(f"/proc/{supervisors[0]}/exe") == \
+            "/usr/libexec/sdcontainer/sdc-monitor"
+        # Its exec sessions: packaged Python forked by the C loop.
+        assert sdc("exec", "native", "echo", "from exec") == "from exec\n"
+    finally:
+        sdc("rm", "-f", "native", check=False)
+
+
+def test_readme_and_docs_installed(installed: Path) -> None:
+    doc = Path("/usr/share/doc/sdcontainer")
+    readme = next(doc.glob("README.md*"))
+    text = sh("zcat", "-f", str(readme)).stdout
+    # The route a newcomer follows, as the README tells it.
+    assert "## Install" in text and "DOCKER_HOST=unix:///run/sdcontainer/sdcontainer.sock" in text
+    assert "/usr/lib/sdcontainer/busybox-rootfs" in text
+    shipped = {p.name.split(".md")[0] for p in (doc / "docs").iterdir()}
+    assert {"architecture", "security", "networking"} <= shipped, shipped
 
 
 def test_man_and_completion_installed(installed: Path) -> None:

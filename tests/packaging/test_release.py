@@ -15,16 +15,15 @@ from sdcontainer.cli import main as cli_main
 from sdcontainer.cli.main import build_parser
 from sdcontainer.network.config import NetworkConfig
 
-from .conftest import REPO, sh, version
+from .conftest import REPO, deb_name, sh, version
 
 PAGES = ["man1/sdcontainer.1", "man8/sdcontainerd.8", "man5/sdcontainer.toml.5",
-         "man5/sdcontainer.container.5"]
+         "man5/sdcontainer.container.5", "man5/org.sdcontainer1.5"]
 
 
 def test_checksums_verify(release: Path) -> None:
     v = version()
-    names = {f"sdcontainer-{v}.tar.gz", f"sdcontainer-{v}-py3-none-any.whl",
-             f"sdcontainer_{v}_all.deb"}
+    names = {f"sdcontainer-{v}.tar.gz", f"sdcontainer-{v}-py3-none-any.whl", deb_name()}
     for sums, tool in (("SHA256SUMS", "sha256sum"), ("MD5SUMS", "md5sum")):
         listed = {line.split()[1] for line in (release / sums).read_text().splitlines()}
         assert listed == names
@@ -48,17 +47,19 @@ def test_wheel_and_sdist_carry_the_commit_and_the_packaging(release: Path) -> No
     assert re.search(rf'COMMIT = "{head}(-dirty)?"', build), build
     listing = sh("tar", "tzf", str(release / f"sdcontainer-{v}.tar.gz")).stdout.split()
     for f in ("units/sdcontainerd.service", "packaging/install-data",
-              "packaging/rpm/sdcontainer.spec", "docs/man/sdcontainer.toml.5.md"):
+              "packaging/rpm/sdcontainer.spec", "docs/man/sdcontainer.toml.5.md",
+              "native/build", "native/sdc-monitor.c"):
         assert f"sdcontainer-{v}/{f}" in listing
 
 
 def test_deb_metadata(deb: Path) -> None:
     fields = dict(re.findall(r"^ ?(\w[\w-]*): (.*)$", sh("dpkg-deb", "-I", str(deb)).stdout,
                              re.M))
-    assert fields["Version"] == version() and fields["Architecture"] == "all"
+    arch = sh("dpkg", "--print-architecture").stdout.strip()
+    assert fields["Version"] == version() and fields["Architecture"] == arch
     depends = fields["Depends"]
     for pkg in ("python3-pystemd", "python3-dbus-fast", "python3-pyroute2", "nftables",
-                "iproute2", "systemd", "dbus", "python3:any"):
+                "iproute2", "systemd", "dbus", "python3:any", "libc6"):
         assert re.search(rf"(^|, ){re.escape(pkg)}( \(|,|$)", depends), (pkg, depends)
     assert "busybox" not in depends
 
@@ -72,6 +73,13 @@ def test_deb_contents(deb_tree: Path) -> None:
               *(f"usr/share/man/{p}.gz" for p in PAGES)):
         assert (deb_tree / f).is_file(), f
     assert (deb_tree / "usr/bin/sdcontainer").read_text().startswith("#!/usr/bin/python3\n")
+    # The native monitor, where runtime/monitor.py looks for it: built with Debian's
+    # hardening (PIE, bindnow) and linked against libc alone.
+    monitor = deb_tree / "usr/libexec/sdcontainer/sdc-monitor"
+    assert monitor.is_file() and monitor.stat().st_mode & 0o777 == 0o755
+    dynamic = sh("readelf", "--dynamic", str(monitor)).stdout
+    assert re.findall(r"\(NEEDED\).*\[(.*)\]", dynamic) == ["libc.so.6"], dynamic
+    assert re.search(r"FLAGS_1\).*\bNOW\b.*\bPIE\b", dynamic), dynamic
     unit = (deb_tree / "lib/systemd/system/sdcontainerd.service").read_text()
     exec_start = re.search(r"^ExecStart=(\S+)", unit, re.M)
     assert exec_start and (deb_tree / exec_start.group(1).lstrip("/")).is_file()
@@ -160,6 +168,9 @@ def test_rpm_spec_parses_and_lints() -> None:
     assert re.search(rf"^Version:\s+{re.escape(version())}$", r.stdout, re.M)
     assert "%systemd_post sdcontainerd.service" in r.stdout
     assert "%pyproject_install" in r.stdout
+    assert "native/build --package build/native/sdc-monitor" in r.stdout
+    assert re.search(r"^install .* build/native/sdc-monitor "
+                     r"\S+/usr/libexec/sdcontainer/sdc-monitor$", r.stdout, re.M)
     q = sh("rpmspec", "-q", "--qf", "%{name} %{version}\n", str(spec))
     assert q.stdout.split() == ["sdcontainer", version()]
     lint = sh("rpmlint", "-r", str(REPO / "packaging/rpm/sdcontainer.rpmlintrc"), str(spec),
@@ -173,8 +184,12 @@ def test_pkgbuild_parses() -> None:
     r = sh("bash", "-euc", f'source {pkgbuild}; echo "$pkgname $pkgver ${{arch[*]}}"; '
            "declare -F build package; printf '%s\\n' \"${depends[@]}\"")
     lines = r.stdout.splitlines()
-    assert lines[0] == f"sdcontainer {version()} any"
+    assert lines[0] == f"sdcontainer {version()} x86_64 aarch64"
     assert "build" in lines and "package" in lines
+    # The native monitor: built, and installed where runtime/monitor.py looks on Arch.
+    text = pkgbuild.read_text()
+    assert "native/build --package build/native/sdc-monitor" in text
+    assert '"$pkgdir/usr/lib/sdcontainer/sdc-monitor"' in text
     assert {"python-pystemd", "python-dbus-fast", "python-pyroute2", "nftables"} <= set(lines)
 
 

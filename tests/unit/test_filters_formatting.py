@@ -13,7 +13,7 @@ import pytest
 from sdcontainer.api import filters
 from sdcontainer.cli import formatting
 from sdcontainer.engine.records import Container, ContainerState
-from sdcontainer.errors import InvalidArgument, NotFound
+from sdcontainer.errors import InvalidArgument, NotFound, SdcError
 from sdcontainer.model.spec import ContainerConfig
 
 
@@ -175,8 +175,7 @@ OBJ = {"Name": "/web", "State": {"Running": True, "Pid": 42, "Status": "running"
     ("{{.Config.Labels}}", "map[a:1 b:2]"),
     ("{{.Config.Env}}", "<no value>"),
     ("{{.Nope.Deeper}}", "<no value>"),
-    ("{{.Name.Sub}}", "<no value>"),
-    ("{{json .State}}", '{"Running": true, "Pid": 42, "Status": "running"}'),
+    ("{{json .State}}", '{"Running":true,"Pid":42,"Status":"running"}'),
     ("{{json .Config.Env}}", "null"),
     ("{{.Name}}\\t{{.State.Status}}", "/web\trunning"),
     ("a\\nb", "a\nb"),
@@ -184,6 +183,11 @@ OBJ = {"Name": "/web", "State": {"Running": True, "Pid": 42, "Status": "running"
 ])
 def test_render(template: str, out: str) -> None:
     assert formatting.render(template, OBJ) == out
+
+
+def test_render_field_of_a_string_is_an_error() -> None:
+    with pytest.raises(SdcError, match="can't evaluate field Sub in type string"):
+        formatting.render("{{.Name.Sub}}", OBJ)
 
 
 def test_render_json() -> None:
@@ -221,12 +225,13 @@ def test_ps_row() -> None:
          "Names": ["/web"], "Labels": {"a": "1"}, "Ports": [
              {"PrivatePort": 80, "PublicPort": 8080, "Type": "tcp"},
              {"IP": "127.0.0.1", "PrivatePort": 53, "PublicPort": 5353, "Type": "udp"}],
-         "Mounts": [{"Destination": "/data"}], "HostConfig": {"NetworkMode": "bridge"}}
+         "Mounts": [{"Name": "data", "Destination": "/data"}],
+         "NetworkSettings": {"Networks": {"bridge": {}}}}
     row = formatting.ps_row(c, no_trunc=False)
     assert row["ID"] == "f" * 12 and row["Names"] == "web" and row["Labels"] == "a=1"
     assert row["Command"] == json.dumps("sh -c 'a very long …", ensure_ascii=False)
     assert row["Ports"] == "0.0.0.0:8080->80/tcp, 127.0.0.1:5353->53/udp"
-    assert row["Mounts"] == "/data" and row["Networks"] == "bridge"
+    assert row["Mounts"] == "data" and row["Networks"] == "bridge"
     assert row["RunningFor"] == "5 seconds ago"
     full = formatting.ps_row(c, no_trunc=True)
     assert full["ID"] == "f" * 64 and "line" in full["Command"]
@@ -258,3 +263,77 @@ def test_print_inspected(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out == "42\n42\n"
     formatting.print_inspected([OBJ], None)
     assert json.loads(capsys.readouterr().out) == [OBJ]
+
+
+# -- events and stats ---------------------------------------------------------------------
+
+EVENT = {"Type": "container", "Action": "exec_start: sh", "id": "abc123", "from": "busybox",
+         "scope": "local", "timeNano": 1_700_000_000_123_456_789,
+         "Actor": {"ID": "abc123", "Attributes": {"name": "web", "image": "busybox",
+                                                  "tier": "front"}}}
+
+
+@pytest.mark.parametrize("raw, kept", [
+    (None, True), ('{"container": ["web"]}', True), ('{"container": ["abc"]}', True),
+    ('{"container": ["db", "web"]}', True), ('{"container": ["db"]}', False),
+    ('{"type": ["network"]}', False), ('{"event": ["exec_start"]}', True),
+    ('{"event": ["die"]}', False), ('{"label": ["tier=front"]}', True),
+    ('{"label": ["tier=back"]}', False), ('{"image": ["busybox"]}', True),
+    ('{"container": ["web"], "event": ["die"]}', False),
+])
+def test_event_filter(raw: str | None, kept: bool) -> None:
+    assert filters.event_filter(raw)(EVENT) is kept
+
+
+def test_event_filter_and_time_errors() -> None:
+    with pytest.raises(InvalidArgument, match="invalid filter 'nonsense'"):
+        filters.event_filter('{"nonsense": ["1"]}')
+    assert filters.event_time("1700000000.5") == 1_700_000_000_500_000_000
+    assert filters.event_time("1700000000") == 1_700_000_000_000_000_000
+    assert filters.event_time(None) is None
+    with pytest.raises(InvalidArgument):
+        filters.event_time("yesterday")
+
+
+def test_event_line_is_dockers(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sdcontainer.cli.syscmds import event_line
+
+    for tz, stamp in (("UTC", "2023-11-14T22:13:20.123456789Z"),
+                      ("Europe/Paris", "2023-11-14T23:13:20.123456789+01:00")):
+        monkeypatch.setenv("TZ", tz)
+        time.tzset()
+        assert event_line(EVENT) == (f"{stamp} container exec_start: sh abc123 "
+                                     "(image=busybox, name=web, tier=front)")
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_stats_row_computes_like_docker() -> None:
+    from sdcontainer.cli.syscmds import stats_row
+
+    s = {"id": "f" * 64, "name": "/web", "pids_stats": {"current": 3},
+         "cpu_stats": {"cpu_usage": {"total_usage": 1_500_000_000}, "online_cpus": 2,
+                       "system_cpu_usage": 20_000_000_000},
+         "precpu_stats": {"cpu_usage": {"total_usage": 1_000_000_000},
+                          "system_cpu_usage": 18_000_000_000},
+         "memory_stats": {"usage": 10 * 2**20, "limit": 64 * 2**20,
+                          "stats": {"total_inactive_file": 2 * 2**20}},
+         "networks": {"eth0": {"rx_bytes": 1500, "tx_bytes": 0}},
+         "blkio_stats": {"io_service_bytes_recursive": [{"op": "Read", "value": 4096}]}}
+    row = stats_row(s, None, no_trunc=False)
+    assert row == {"Container": "f" * 12, "ID": "f" * 12, "Name": "web", "CPUPerc": "50.00%",
+                   "MemUsage": "8MiB / 64MiB", "MemPerc": "12.50%", "NetIO": "1.5kB / 0B",
+                   "BlockIO": "4.1kB / 0B", "PIDs": "3"}
+    idle = dict(s, cpu_stats=s["precpu_stats"])
+    assert stats_row(idle, None, no_trunc=False)["CPUPerc"] == "0.00%"
+
+
+def test_image_rows_as_docker_lists_them() -> None:
+    from sdcontainer.cli.imagecmds import image_refs
+
+    assert image_refs({"RepoTags": ["a/b:1", "a/b:2"], "RepoDigests": ["a/b@sha256:d"]}) == \
+        [("a/b", "1", "sha256:d"), ("a/b", "2", "sha256:d")]
+    # Pulled by digest: no tag, the repository still shows.
+    assert image_refs({"RepoTags": [], "RepoDigests": ["r:5000/x@sha256:e"]}) == \
+        [("r:5000/x", "<none>", "sha256:e")]
+    assert image_refs({"RepoTags": None, "RepoDigests": None}) == [("<none>", "<none>", "<none>")]

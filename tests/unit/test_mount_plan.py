@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from sdcontainer.model.spec import LaunchSpec, MountSpec
+from sdcontainer.model.spec import Device, LaunchSpec, MountSpec
 from sdcontainer.runtime import syscalls as sc
 from sdcontainer.runtime.launcher import mounts
 from sdcontainer.runtime.launcher.mounts import MountOp, plan, resolve_in_root
@@ -94,7 +94,7 @@ def test_privileged_plan() -> None:
 
 
 def test_explicit_devices_follow_the_default_nodes() -> None:
-    dev = {"path": "/dev/fuse", "host": "/dev/fuse", "type": "c", "major": 10, "minor": 229}
+    dev = Device(host="/dev/fuse", path="/dev/fuse", type="c", major=10, minor=229)
     ops = plan(spec(devices=[dev]))
     fuse = by_target(ops, "/dev/fuse")
     assert (fuse.kind, fuse.source, fuse.fstype, fuse.major, fuse.minor) == (

@@ -5,11 +5,14 @@ here every corner is checked in milliseconds."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from sdcontainer.engine import restart
 from sdcontainer.engine.restart import Policy, next_delay, should_restart
 from sdcontainer.errors import InvalidArgument
+from sdcontainer.model.spec import RestartPolicy
 
 
 @pytest.mark.parametrize("text, policy", [
@@ -31,8 +34,12 @@ def test_parse_refuses(text: str) -> None:
 
 def test_json_round_trip() -> None:
     for p in (Policy(), Policy("always"), Policy("on-failure", 3), Policy("unless-stopped")):
-        assert restart.from_json(p.to_json()) == p
-    assert Policy().to_json() == {"Name": "", "MaximumRetryCount": 0}
+        assert restart.from_json(p.to_docker()) == p
+        assert restart.from_json(p) == p
+        # The record's JSON form loads back, and so does docker's (older records).
+        assert RestartPolicy.load(dataclasses.asdict(p)) == p
+        assert RestartPolicy.load(p.to_docker()) == p
+    assert Policy().to_docker() == {"Name": "", "MaximumRetryCount": 0}
     assert restart.from_json(None) == Policy()
     assert restart.from_json({}) == Policy()
 

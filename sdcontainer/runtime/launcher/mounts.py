@@ -50,6 +50,7 @@ class MountOp:
     # The launcher's own mounts and nodes may land under /proc, /sys and /dev;
     # volumes, tmpfs and the /etc files may not.
     special_ok: bool = False
+    copy_up: bool = False  # a volume: copy the image's files at the target into it if empty
 
 
 def plan(spec: LaunchSpec) -> list[MountOp]:
@@ -65,8 +66,8 @@ def plan(spec: LaunchSpec) -> list[MountOp]:
     ops = [
         MountOp("mount", "/proc", "proc", "proc", NOSUID_NODEV_NOEXEC, special_ok=True),
         *dev,
-        *[MountOp("device", d["path"], d["host"], fstype=d["type"], major=d["major"],
-                  minor=d["minor"], special_ok=True) for d in spec.devices],
+        *[MountOp("device", d.path, d.host, fstype=d.type, major=d.major,
+                  minor=d.minor, special_ok=True) for d in spec.devices],
         MountOp("mount", "/dev/pts", "devpts", "devpts", sc.MS_NOSUID | sc.MS_NOEXEC,
                 "newinstance,ptmxmode=0666,mode=0620,gid=5", special_ok=True),
         MountOp("symlink", "/dev/ptmx", "pts/ptmx", special_ok=True),
@@ -75,7 +76,7 @@ def plan(spec: LaunchSpec) -> list[MountOp]:
         MountOp("symlink", "/dev/stdout", "/proc/self/fd/1", special_ok=True),
         MountOp("symlink", "/dev/stderr", "/proc/self/fd/2", special_ok=True),
         MountOp("mount", "/dev/shm", "shm", "tmpfs", NOSUID_NODEV_NOEXEC,
-                "mode=1777,size=65536k", special_ok=True),
+                f"mode=1777,size={spec.shm_size or 65536 * 1024}", special_ok=True),
         MountOp("mount", "/dev/mqueue", "mqueue", "mqueue", NOSUID_NODEV_NOEXEC,
                 special_ok=True),
         MountOp("mount", "/sys", "sysfs", "sysfs",
@@ -91,7 +92,8 @@ def plan(spec: LaunchSpec) -> list[MountOp]:
                                m.options or "mode=1777", readonly=m.readonly))
         else:
             ops.append(MountOp("bind", m.target, m.source, readonly=m.readonly,
-                               is_file=not os.path.isdir(m.source)))
+                               is_file=not os.path.isdir(m.source),
+                               copy_up=m.type == "volume" and not m.nocopy))
     return ops
 
 
@@ -321,6 +323,8 @@ def apply(root: str, ops: list[MountOp]) -> None:
                         sc.mount(op.source, f"/proc/self/fd/{fd}", op.fstype, flags,
                                  op.data or None)
                     else:
+                        if op.copy_up:
+                            copy_up(fd, op.source)
                         sc.bind_onto(op.source, fd, op.readonly)
                 finally:
                     os.close(fd)
@@ -328,3 +332,70 @@ def apply(root: str, ops: list[MountOp]) -> None:
         os.close(root_fd)
         if devnull >= 0:
             os.close(devnull)
+
+
+NOFOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def copy_up(target_fd: int, volume: str) -> None:
+    """docker's copy-up: a volume still empty gets the image's files at its mount
+    target (TARGET_FD, resolved in the rootfs), with their owners, modes and times.
+
+    Names come from listing directories and are opened with O_NOFOLLOW relative to
+    their parent's fd, so a symlink in the image is copied as a symlink, never
+    followed out of the rootfs."""
+    dst = os.open(volume, os.O_RDONLY | os.O_DIRECTORY | NOFOLLOW)
+    try:
+        if os.listdir(dst):
+            return
+        src = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=target_fd)
+        try:
+            if not os.listdir(src):  # nothing in the image there (or made just now)
+                return
+            st = os.fstat(src)
+            _copy_dir(src, dst)
+            os.fchown(dst, st.st_uid, st.st_gid)
+            os.fchmod(dst, stat.S_IMODE(st.st_mode))
+        finally:
+            os.close(src)
+    finally:
+        os.close(dst)
+
+
+def _copy_dir(src: int, dst: int) -> None:
+    for entry in os.scandir(src):
+        name = entry.name
+        st = entry.stat(follow_symlinks=False)
+        mode = stat.S_IMODE(st.st_mode)
+        if stat.S_ISDIR(st.st_mode):
+            os.mkdir(name, 0o700, dir_fd=dst)
+            s = os.open(name, os.O_RDONLY | os.O_DIRECTORY | NOFOLLOW, dir_fd=src)
+            d = os.open(name, os.O_RDONLY | os.O_DIRECTORY | NOFOLLOW, dir_fd=dst)
+            try:
+                _copy_dir(s, d)
+                os.fchown(d, st.st_uid, st.st_gid)
+                os.fchmod(d, mode)
+                os.utime(d, ns=(st.st_atime_ns, st.st_mtime_ns))
+            finally:
+                os.close(s)
+                os.close(d)
+        elif stat.S_ISREG(st.st_mode):
+            s = os.open(name, os.O_RDONLY | NOFOLLOW, dir_fd=src)
+            d = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW, 0o600,
+                        dir_fd=dst)
+            try:
+                while os.sendfile(d, s, None, 1 << 30):
+                    pass
+                os.fchown(d, st.st_uid, st.st_gid)
+                os.fchmod(d, mode)
+                os.utime(d, ns=(st.st_atime_ns, st.st_mtime_ns))
+            finally:
+                os.close(s)
+                os.close(d)
+        elif stat.S_ISLNK(st.st_mode):
+            os.symlink(os.readlink(name, dir_fd=src), name, dir_fd=dst)
+            os.chown(name, st.st_uid, st.st_gid, dir_fd=dst, follow_symlinks=False)
+        elif stat.S_ISFIFO(st.st_mode) or stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+            with contextlib.suppress(OSError):  # a device node the scope may not make
+                os.mknod(name, st.st_mode, st.st_rdev, dir_fd=dst)
+                os.chown(name, st.st_uid, st.st_gid, dir_fd=dst, follow_symlinks=False)

@@ -39,18 +39,33 @@ def loopback_up() -> None:
         fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sH14s", b"lo", flags | IFF_UP, b""))
 
 
+def join_namespace(path: str, kind: int) -> None:
+    """Enter the namespace of KIND that PATH (/proc/PID/ns/...) names."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        sc.setns(fd, kind)
+    finally:
+        os.close(fd)
+
+
 def enter_namespaces(spec: LaunchSpec) -> None:
-    """Join or create the network namespace, then new mount, uts and ipc namespaces."""
-    flags = sc.CLONE_NEWNS | sc.CLONE_NEWUTS | sc.CLONE_NEWIPC
-    if spec.net == "new":
-        flags |= sc.CLONE_NEWNET
-    elif spec.net != "host":
-        fd = os.open(spec.net, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            sc.setns(fd, sc.CLONE_NEWNET)
-        finally:
-            os.close(fd)
+    """Join or create the network and ipc namespaces, then a new mount namespace, and
+    new uts and cgroup namespaces unless the host's are asked for."""
+    flags = sc.CLONE_NEWNS
+    for setting, kind in ((spec.net, sc.CLONE_NEWNET), (spec.ipc, sc.CLONE_NEWIPC)):
+        if setting == "new":
+            flags |= kind
+        elif setting != "host":
+            join_namespace(setting, kind)
+    if spec.uts == "new":
+        flags |= sc.CLONE_NEWUTS
+    if spec.cgroupns == "new":
+        # We already are in the scope: its cgroup becomes the namespace's root.
+        flags |= sc.CLONE_NEWCGROUP
     sc.unshare(flags)
+    if spec.cpus:
+        # Inherited by everything the workload starts (CpusetCpus).
+        os.sched_setaffinity(0, spec.cpus)
     if spec.net == "new":
         loopback_up()
 
@@ -246,7 +261,8 @@ def launch(spec: LaunchSpec, errfd: int, tty: socket.socket | None,
         try:
             reset_oom_score()
             enter_namespaces(spec)
-            socket.sethostname(spec.hostname)
+            if spec.uts == "new":
+                socket.sethostname(spec.hostname)
             build_rootfs(spec, userns_fd)
             if tty is not None:
                 open_console(tty, bind_console=True)
