@@ -148,6 +148,7 @@ def inside(ns: argparse.Namespace) -> int:
     results["run_none"] = scenarios.run_rm(engines, ns.runs, "none", log)
     results["run_bridge"] = scenarios.run_rm(engines, ns.runs, "bridge", log)
     results["stop"] = scenarios.stop(engines, ns.runs, log)
+    results["exec"] = scenarios.exec_true(engines, ns.runs, log)
     results["parallel"] = scenarios.parallel(engines, ns.parallel, ns.parallel_rounds, log)
     results["cli"] = scenarios.cli(engines, ns.runs, log)
     results["build"] = build.run(engines, min(ns.runs, 10), log)

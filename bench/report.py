@@ -41,6 +41,7 @@ def rows(record: dict[str, Any]) -> list[dict[str, Any]]:
     add("run --rm --network bridge, median", "ms", *ms("run_bridge", "median"), target=0.20)
     add("run --rm --network bridge, p90", "ms", *ms("run_bridge", "p90"))
     add("stop (workload exits on SIGTERM), median", "ms", *ms("stop", "median"))
+    add("exec CONTAINER true, median", "ms", *ms("exec", "median"), target=0.25)
     for d in r.get("density", []):
         n = d["count"]
         if "skipped" in d:

@@ -114,6 +114,30 @@ def stop(engines: list[Engine], runs: int, log: Log) -> dict[str, Any]:
     return interleaved(engines, runs, once, log, "stop")
 
 
+# -- 3b: exec --------------------------------------------------------------------------
+
+
+def exec_true(engines: list[Engine], runs: int, log: Log) -> dict[str, Any]:
+    """`exec NAME true` in a running container (issue 14's exec target)."""
+    names = {e.name: f"bench-exec-{e.name}" for e in engines}
+    ready: list[Engine] = []
+    out: dict[str, Any] = {}
+    for e in engines:
+        r = e.run("-d", "--network", "none", "--name", names[e.name], e.image, "sleep", "3600")
+        if r.rc != 0 or not wait_running(e, names[e.name]):
+            out[e.name] = {"available": False, "error": r.stderr[-500:]}
+            continue
+        timed([*e.cli, "exec", names[e.name], "true"])  # a warm-up
+        ready.append(e)
+    try:
+        out.update(interleaved(ready, runs, lambda e, _: timed(
+            [*e.cli, "exec", names[e.name], "true"]), log, "exec"))
+    finally:
+        for e in engines:
+            e.remove([names[e.name]])
+    return out
+
+
 # -- 4: density -----------------------------------------------------------------------
 
 

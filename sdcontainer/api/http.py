@@ -339,6 +339,7 @@ class Server:
             writer.close()
 
     async def _one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        method = ""
         try:
             raw = await read_head(reader)
             if raw is None:
@@ -363,8 +364,11 @@ class Server:
             result = await handler(req)
         except SdcError as e:
             body = error_body(e)
+            # A HEAD answer has no body (RFC 9110): a client keeping the connection would
+            # read one as the start of its next answer.
             writer.write(head(e.http_status, "application/json",
-                              {"Content-Length": str(len(body))}) + body)
+                              {"Content-Length": str(len(body))})
+                         + (b"" if method == "HEAD" else body))
             await writer.drain()
             if isinstance(e, HTTPError):
                 await linger(reader, writer)
@@ -381,7 +385,8 @@ class Server:
         if isinstance(result, Response):
             writer.write(head(result.status, result.content_type if result.body else "",
                               {**result.headers, "Content-Length": str(len(result.body))}))
-            writer.write(result.body)
+            if method != "HEAD":
+                writer.write(result.body)
             await writer.drain()
             return True
         if isinstance(result, Stream):

@@ -147,6 +147,26 @@ def test_chunked_body_with_trailers_then_keep_alive(warm: None) -> None:
     assert b"HTTP/1.1 200" in answer
 
 
+@pytest.mark.parametrize("head_path", ["/containers/no-such-ctr/archive?path=/x", "/_ping"])
+def test_head_answers_carry_no_body(warm: None, head_path: str) -> None:
+    """A HEAD answer, error or not, has headers only: a body would be read as the start
+    of the next answer on a kept connection (the docker CLI's `cp` stats, then PUTs)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(10)
+        s.connect(SOCKET)
+        s.sendall(f"HEAD {head_path} HTTP/1.1\r\nHost: d\r\n\r\n"
+                  "GET /_ping HTTP/1.1\r\nHost: d\r\n\r\n".encode())
+        answer = b""
+        while not answer.endswith(b"OK"):
+            piece = s.recv(65536)
+            assert piece, answer
+            answer += piece
+    first, _, rest = answer.partition(b"\r\n\r\n")
+    assert first.startswith(b"HTTP/1.1 "), answer
+    # What follows the HEAD answer's headers is the next answer's status line.
+    assert rest.startswith(b"HTTP/1.1 200"), answer
+
+
 @pytest.fixture
 def big_rootfs(tmp_path: Path) -> Iterator[Path]:
     """A rootfs tarball a little larger than MAX_BODY (one plain file, no holes)."""
