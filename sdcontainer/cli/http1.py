@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 class Response:
     """A response head, and its body read as it arrives (length, chunked, or to EOF)."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, method: str = "GET") -> None:
         self._sock = sock
         self._f = sock.makefile("rb")
         status_line = self._f.readline()
@@ -33,7 +33,8 @@ class Response:
         self._chunked = self.headers.get("transfer-encoding", "").lower() == "chunked"
         length = self.headers.get("content-length")
         self._left: int | None = int(length) if length and length.isdigit() else None
-        if self.status in (101, 204, 304):
+        # A HEAD answer's Content-Length is the GET's: it has no body.
+        if self.status in (101, 204, 304) or method == "HEAD":
             self._left = 0
         self._chunk_left = 0
         self._buf = b""
@@ -117,7 +118,7 @@ def request(sock: socket.socket, method: str, target: str, headers: dict[str, st
         while chunk := body.read(1 << 20):
             sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
         sock.sendall(b"0\r\n\r\n")
-    return Response(sock)
+    return Response(sock, method)
 
 
 def error_message(resp: Response) -> str:
