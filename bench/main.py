@@ -53,6 +53,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--memory", action="store_true",
                    help="only the supervisor's memory per container, with the Python monitor "
                    "as well (memory.json, memory.md)")
+    p.add_argument("--no-python-monitor", action="store_true",
+                   help="with --memory: leave out the Python monitor (the figures before "
+                   "issue 17), only the native supervisor and podman")
     p.add_argument("--build", action="store_true",
                    help="only the image builds, cold and cached (build.json, build.md)")
     p.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
@@ -131,7 +134,7 @@ def inside(ns: argparse.Namespace) -> int:
     prepare(engines)
     if ns.memory:
         sizes = [int(n) for n in ns.containers.split(",") if n.strip()]
-        return memory.run(a, b, sizes, ns.out, where, log)
+        return memory.run(a, b, sizes, ns.out, where, log, not ns.no_python_monitor)
     if ns.build:
         res = build.run(engines, ns.runs, log)
         ns.out.mkdir(parents=True, exist_ok=True)

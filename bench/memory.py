@@ -49,13 +49,17 @@ def set_monitor(mode: str) -> None:
         time.sleep(0.1)
 
 
-def measure(ours: Engine, podman: Engine, sizes: list[int], log: Log) -> list[dict[str, Any]]:
-    """The density scenario at each of SIZES for the three supervisors."""
+def measure(ours: Engine, podman: Engine, sizes: list[int], log: Log,
+            python_monitor: bool = True) -> list[dict[str, Any]]:
+    """The density scenario at each of SIZES for the three supervisors (two without
+    PYTHON_MONITOR)."""
     python = dataclasses.replace(ours, name="sdcontainer-python")
     out = []
     for n in sizes:
-        set_monitor("python")
-        before = scenarios.density([python], n, log)
+        before: dict[str, Any] = {}
+        if python_monitor:
+            set_monitor("python")
+            before = scenarios.density([python], n, log)
         set_monitor("")
         now = scenarios.density([ours, podman], n, log)
         now.update({k: v for k, v in before.items() if k != "count"})
@@ -121,12 +125,12 @@ def markdown(record: dict[str, Any]) -> str:
 
 
 def run(ours: Engine, podman: Engine, sizes: list[int], out: Path, where: str,
-        log: Log) -> int:
+        log: Log, python_monitor: bool = True) -> int:
     """Measure, write OUT/memory.json and OUT/memory.md, print the table."""
     record = {"date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
               "where": where, "containers": ",".join(map(str, sizes)),
-              "results": measure(ours, podman, sizes, log),
-              "start_ab": start_ab(ours, 4, 10, log)}
+              "results": measure(ours, podman, sizes, log, python_monitor),
+              "start_ab": start_ab(ours, 4, 10, log) if python_monitor else {}}
     out.mkdir(parents=True, exist_ok=True)
     (out / "memory.json").write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
     md = markdown(record)

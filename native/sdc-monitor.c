@@ -10,7 +10,9 @@
  * sealed memfd of the static init, and only:
  *
  *   - pump output to the journal (native protocol, docker's fields and 16 KiB
- *     partial-message split, as runtime/logsink.py did) and to attached clients;
+ *     partial-message split, as runtime/logsink.py does), or to docker's json-file
+ *     log (rotated by size), and to a CRI log file when asked, and to attached
+ *     clients;
  *   - serve the control socket (attach, exec, exec_wait, exec_status, resize, ping);
  *   - have a Python exec session started per `exec` (the security-critical order
  *     stays in runtime/launcher): forked by the daemon's zygote when its socket
@@ -64,6 +66,13 @@ static pid_t main_pid;
 static const char *exit_file, *python, *zygote;
 static const char *fields[MAX_FIELDS];
 static int nfields;
+/* The log (runtime/logsink.py): the journal unless --no-journal; docker's json-file
+ * at json_path, rotated once it holds json_max_size bytes (0: never), json_max_file
+ * files kept; a CRI log file at cri_path. */
+static int no_journal;
+static const char *json_path, *cri_path;
+static long long json_max_size;
+static int json_max_file = 1;
 
 /* -- state ----------------------------------------------------------------- */
 
@@ -93,6 +102,8 @@ static struct sockaddr_un journal_addr = { .sun_family = AF_UNIX,
                                            .sun_path = "/run/systemd/journal/socket" };
 static char pending[3][MAX_LINE];
 static size_t pending_len[3];
+static int json_fd = -1, cri_fd = -1;
+static long long json_size;
 static char buf[CHUNK];
 
 /* -- small helpers -------------------------------------------------------- */
@@ -399,8 +410,231 @@ static void journal_send(int stream, const char *a, size_t alen, const char *b, 
     }
 }
 
+/* -- log files: docker's json-file and the CRI's (runtime/logsink.py) ----------- */
+
+/* Every directory above PATH, as mkdir -p (kubelet's pod log directory may be new). */
+static void mkdir_parents(const char *path)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    for (char *p = dir + 1; (p = strchr(p, '/')); p++) {
+        *p = 0;
+        mkdir(dir, 0755);
+        *p = '/';
+    }
+}
+
+/* PATH opened for appending (0640, docker's and containerd's mode), or -1: a log we
+ * cannot write is dropped, never a reason to stall the container. */
+static int log_open(const char *path, int truncate)
+{
+    mkdir_parents(path);
+    return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | (truncate ? O_TRUNC : 0),
+                0640);
+}
+
+static void log_reopen(void)
+{
+    if (json_path) {
+        if (json_fd >= 0)
+            close(json_fd);
+        json_fd = log_open(json_path, 0);
+        struct stat st;
+        json_size = json_fd >= 0 && fstat(json_fd, &st) == 0 ? (long long)st.st_size : 0;
+    }
+    if (cri_path) {
+        if (cri_fd >= 0)
+            close(cri_fd);
+        cri_fd = log_open(cri_path, 0);
+    }
+}
+
+/* Go's time.RFC3339Nano in UTC: nanoseconds, trailing zeros trimmed. */
+static size_t rfc3339nano(const struct timespec *ts, char *out, size_t n)
+{
+    struct tm tm;
+    gmtime_r(&ts->tv_sec, &tm);
+    size_t k = strftime(out, n, "%Y-%m-%dT%H:%M:%S", &tm);
+    char frac[16];
+    int digits = snprintf(frac, sizeof frac, "%09ld", ts->tv_nsec);
+    while (digits > 0 && frac[digits - 1] == '0')
+        frac[--digits] = 0;
+    if (digits)
+        k += (size_t)snprintf(out + k, n - k, ".%s", frac);
+    k += (size_t)snprintf(out + k, n - k, "Z");
+    return k;
+}
+
+/* The length of the valid UTF-8 sequence at S (N bytes left), or 0 and in *BAD the
+ * length of its maximal invalid prefix, which Python's errors="replace" turns into
+ * one U+FFFD (logsink.JsonFile decodes so: both write the same bytes). */
+static size_t utf8_seq(const unsigned char *s, size_t n, size_t *bad)
+{
+    unsigned c = s[0], lo = 0x80, hi = 0xBF;
+    size_t need;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        need = 1;
+    else if (c == 0xE0)
+        need = 2, lo = 0xA0;
+    else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF)
+        need = 2;
+    else if (c == 0xED)
+        need = 2, hi = 0x9F;
+    else if (c == 0xF0)
+        need = 3, lo = 0x90;
+    else if (c >= 0xF1 && c <= 0xF3)
+        need = 3;
+    else if (c == 0xF4)
+        need = 3, hi = 0x8F;
+    else {
+        *bad = 1;
+        return 0;
+    }
+    for (size_t k = 1; k <= need; k++) {
+        if (k >= n || s[k] < lo || s[k] > hi) {
+            *bad = k;
+            return 0;
+        }
+        lo = 0x80;
+        hi = 0xBF;
+    }
+    return need + 1;
+}
+
+/* S as a JSON string's contents, escaped as Python's json.dumps(ensure_ascii=False). */
+static size_t json_escape(const unsigned char *s, size_t n, char *out)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n;) {
+        size_t bad = 0, len = utf8_seq(s + i, n - i, &bad);
+        if (!len) {
+            memcpy(out + k, "\xEF\xBF\xBD", 3);  /* U+FFFD */
+            k += 3;
+            i += bad;
+            continue;
+        }
+        unsigned char c = s[i];
+        if (len > 1) {
+            memcpy(out + k, s + i, len);
+            k += len;
+        } else if (c == '"' || c == '\\') {
+            out[k++] = '\\';
+            out[k++] = (char)c;
+        } else if (c == '\n' || c == '\r' || c == '\t' || c == '\b' || c == '\f') {
+            out[k++] = '\\';
+            out[k++] = c == '\n' ? 'n' : c == '\r' ? 'r' : c == '\t' ? 't' : c == '\b' ? 'b'
+                                                                                     : 'f';
+        } else if (c < 0x20) {
+            k += (size_t)sprintf(out + k, "\\u%04x", c);
+        } else {
+            out[k++] = (char)c;
+        }
+        i += len;
+    }
+    return k;
+}
+
+/* PATH.N-1 ... PATH.1 move up one (the oldest goes), PATH becomes PATH.1, a new PATH
+ * begins (with one file kept: PATH starts over), as logsink.JsonFile.rotate. */
+static void json_rotate(void)
+{
+    char from[4200], to[4200];
+    for (int i = json_max_file - 1; i > 1; i--) {
+        snprintf(from, sizeof from, "%s.%d", json_path, i - 1);
+        snprintf(to, sizeof to, "%s.%d", json_path, i);
+        rename(from, to);
+    }
+    if (json_max_file > 1) {
+        snprintf(to, sizeof to, "%s.1", json_path);
+        rename(json_path, to);
+    }
+    if (json_fd >= 0)
+        close(json_fd);
+    json_fd = log_open(json_path, 1);
+    json_size = 0;
+}
+
+/* docker's json-file line: {"log":"...\n","stream":"stdout","time":"..."}; a partial
+ * piece's log has no newline. */
+static void json_write(int stream, const char *d, size_t n, int partial,
+                       const struct timespec *ts)
+{
+    /* Each byte escapes to at most 6 (\u00XX); U+FFFD takes 3 for 1. */
+    static char line[6 * MAX_LINE + 128];
+    if (json_max_size > 0 && json_size >= json_max_size)
+        json_rotate();
+    if (json_fd < 0)
+        return;
+    size_t k = (size_t)sprintf(line, "{\"log\":\"");
+    k += json_escape((const unsigned char *)d, n, line + k);
+    if (!partial)
+        k += (size_t)sprintf(line + k, "\\n");
+    k += (size_t)sprintf(line + k, "\",\"stream\":\"%s\",\"time\":\"",
+                         stream == 2 ? "stderr" : "stdout");
+    k += rfc3339nano(ts, line + k, 64);
+    k += (size_t)sprintf(line + k, "\"}\n");
+    if (write_all(json_fd, line, k) == 0)
+        json_size += (long long)k;
+}
+
+/* The CRI's line (kubelet reads it): TIME STREAM P|F CONTENT, content as it came. */
+static void cri_write(int stream, const char *a, size_t alen, const char *b, size_t blen,
+                      int partial, const struct timespec *ts)
+{
+    char head[96];
+    size_t k = rfc3339nano(ts, head, 64);
+    k += (size_t)snprintf(head + k, sizeof head - k, " %s %c ",
+                          stream == 2 ? "stderr" : "stdout", partial ? 'P' : 'F');
+    struct iovec iov[4] = { { head, k }, { (void *)a, alen }, { (void *)b, blen },
+                            { (void *)"\n", 1 } };
+    size_t total = k + alen + blen + 1;
+    ssize_t w;
+    while ((w = writev(cri_fd, iov, 4)) < 0 && errno == EINTR)
+        ;
+    if (w < 0 || (size_t)w == total)
+        return;
+    /* A short write (a signal, a nearly full disk): the rest, byte-exact. */
+    size_t done = (size_t)w;
+    for (int i = 0; i < 4; i++) {
+        if (done >= iov[i].iov_len) {
+            done -= iov[i].iov_len;
+            continue;
+        }
+        if (write_all(cri_fd, (char *)iov[i].iov_base + done, iov[i].iov_len - done) < 0)
+            return;
+        done = 0;
+    }
+}
+
+/* One piece of a line (A then B; PARTIAL: the line goes on) to every log. */
+static void log_piece(int stream, const char *a, size_t alen, const char *b, size_t blen,
+                      int partial)
+{
+    journal_send(stream, a, alen, b, blen, partial);
+    if (json_fd < 0 && cri_fd < 0 && !json_path)
+        return;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    if (cri_fd >= 0)
+        cri_write(stream, a, alen, b, blen, partial, &ts);
+    if (json_path) {
+        static char joined[MAX_LINE];
+        const char *d = b;
+        if (alen) {  /* the pending start of the line, then the rest */
+            memcpy(joined, a, alen);
+            if (blen)
+                memcpy(joined + alen, b, blen);
+            d = joined;
+        }
+        json_write(stream, d, alen + blen, partial, &ts);
+    }
+}
+
 /* Whole lines go out at once; a line longer than MAX_LINE goes out in MAX_LINE
- * pieces marked partial (docker's journald driver), as logsink.JournalSink. */
+ * pieces marked partial (docker's journald driver, containerd's CRI), as
+ * logsink.OutputLog. */
 static void journal_feed(int stream, const char *d, size_t n)
 {
     char *pend = pending[stream];
@@ -411,12 +645,12 @@ static void journal_feed(int stream, const char *d, size_t n)
         const char *nl = memchr(d, '\n', look);
         if (nl) {
             size_t k = (size_t)(nl - d);
-            journal_send(stream, pend, *plen, d, k, 0);
+            log_piece(stream, pend, *plen, d, k, 0);
             *plen = 0;
             d += k + 1;
             n -= k + 1;
         } else if (n > room) {
-            journal_send(stream, pend, *plen, d, room, 1);
+            log_piece(stream, pend, *plen, d, room, 1);
             *plen = 0;
             d += room;
             n -= room;
@@ -432,7 +666,7 @@ static void journal_flush(void)
 {
     for (int s = 1; s <= 2; s++) {
         if (pending_len[s])
-            journal_send(s, pending[s], pending_len[s], NULL, 0, 1);
+            log_piece(s, pending[s], pending_len[s], NULL, 0, 1);
         pending_len[s] = 0;
     }
 }
@@ -913,6 +1147,10 @@ static void handle(int conn)
         reply(conn, "{\"ok\": true}");
     } else if (!strcmp(op, "ping")) {
         reply(conn, "{\"ok\": true, \"pid\": %d}", main_pid);
+    } else if (!strcmp(op, "reopen_log")) {
+        /* kubelet (or logrotate) renamed the file away: what follows goes to a new one */
+        log_reopen();
+        reply(conn, "{\"ok\": true}");
     } else {
         char q[80];
         json_quote(op, q, sizeof q);
@@ -935,11 +1173,16 @@ int main(int argc, char **argv)
 {
     /* --listener FD --pid PID --exit-file PATH --python PATH --spec-fd FD --init-fd FD
      * [--zygote PATH] [--tty] [--out FD:STREAM]... [--stdin FD] [--master FD]
-     * [--client FD:OUT:ERR:IN]... [--field KEY=VALUE]... */
+     * [--client FD:OUT:ERR:IN]... [--field KEY=VALUE]... [--no-journal]
+     * [--json-log PATH --log-max-size BYTES --log-max-file N] [--cri-log PATH] */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--tty")) {
             tty = 1;
+            continue;
+        }
+        if (!strcmp(a, "--no-journal")) {
+            no_journal = 1;
             continue;
         }
         if (!v)
@@ -973,6 +1216,14 @@ int main(int argc, char **argv)
             }
         } else if (!strcmp(a, "--field") && nfields < MAX_FIELDS)
             fields[nfields++] = v;
+        else if (!strcmp(a, "--json-log"))
+            json_path = v;
+        else if (!strcmp(a, "--log-max-size"))
+            json_max_size = atoll(v);
+        else if (!strcmp(a, "--log-max-file"))
+            json_max_file = atoi(v) > 0 ? atoi(v) : 1;
+        else if (!strcmp(a, "--cri-log"))
+            cri_path = v;
         else
             return usage("unknown option");
     }
@@ -997,7 +1248,9 @@ int main(int argc, char **argv)
     sigaddset(&chld, SIGCHLD);
     sigprocmask(SIG_BLOCK, &chld, NULL);
     int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
-    journal_open();
+    if (!no_journal)
+        journal_open();
+    log_reopen();
     /* The workload may have ended before we were exec'd. */
     reap();
 

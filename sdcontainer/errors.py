@@ -85,6 +85,12 @@ class RegistryError(ImageError):
     """A registry refused or failed a request."""
 
 
+class ManifestUnknown(RegistryError):
+    """The registry has no manifest by that tag or digest (docker answers 404)."""
+
+    http_status = 404
+
+
 class DigestMismatch(ImageError):
     """Bytes did not hash to the digest that named them."""
 

@@ -1,15 +1,19 @@
-"""Man pages and bash completion generated from the argparse parsers.
+"""Man pages and shell completion generated from the argparse parsers.
 
-The parsers that answer `--help` are the one source: sdcontainer(1) comes from
-`sdcontainer.cli.main.build_parser()`, sdcontainerd(8) from
-`sdcontainer.server.build_parser()`, and the bash completion from the
-first.  A flag added to a parser shows up here without anyone remembering to.
+The parsers that answer `--help` are the one source: sdcontainer(1) and one
+sdcontainer-VERB(1) page per verb come from `sdcontainer.cli.main.build_parser()`,
+sdcontainerd(8) from `sdcontainer.server.build_parser()`, and the bash, zsh and
+fish completion (sdcontainer/cli/completion.py) from the first.  A flag added to
+a parser shows up here without anyone remembering to.  The EXAMPLES sections come
+from sdcontainer/cli/examples.py.
 
-    python3 -m sdcontainer.manpages man OUTDIR         # sdcontainer.1, sdcontainerd.8
-    python3 -m sdcontainer.manpages bash-completion    # to stdout
+    python3 -m sdcontainer.manpages man OUTDIR         # sdcontainer.1, sdcontainer-*.1,
+                                                       # sdcontainerd.8
+    python3 -m sdcontainer.manpages completion SHELL   # bash, zsh or fish, to stdout
+    python3 -m sdcontainer.manpages bash-completion    # the same as `completion bash`
 
-Only the stdlib and the two parser modules are imported, so this runs at
-package build time without the daemon's dependencies.
+Only the stdlib and the parser modules are imported, so this runs at package
+build time without the daemon's dependencies.
 """
 
 from __future__ import annotations
@@ -19,13 +23,13 @@ import datetime
 import os
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
+from .cli import completion
+from .cli.examples import EXAMPLES, Example
 from .util import runflags
-
-# Positional destinations whose words are container names, for the completion.
-CONTAINER_ARGS = {"container", "containers", "names"}
 
 
 def roff(text: str) -> str:
@@ -100,14 +104,22 @@ def header(name: str, section: int, manual: str) -> list[str]:
             f'"{manual}"']
 
 
+
+def page_name(verb: str) -> str:
+    """The man page of top-level VERB: sdcontainer-run, sdcontainer-network."""
+    return f"sdcontainer-{verb}"
+
+
 def commands_roff(parser: argparse.ArgumentParser, depth: int = 0) -> list[str]:
     """Each subcommand: synopsis, help, options; nested groups (`image`) recursively."""
     lines = []
-    for _name, aliases, helptext, sub in subcommands(parser):
+    for name, aliases, helptext, sub in subcommands(parser):
         lines += [".SS " + roff(sub.prog)]
         if aliases:
             lines += [f"Alias: {roff(', '.join(aliases))}.", ".br"]
         lines += [f"\\fB{roff(usage(sub))}\\fR", ".PP", roff(helptext.rstrip(".") + ".")]
+        if depth == 0:
+            lines[-1] += f" See \\fB{roff(page_name(name))}\\fR(1)."
         opts = options_roff(sub)
         if opts:
             lines += [".RS", *opts, ".RE"]
@@ -142,6 +154,181 @@ def container_keys_roff() -> list[str]:
     return lines
 
 
+def examples_roff(examples: tuple[Example, ...]) -> list[str]:
+    """An EXAMPLES section: what each example does, then its command lines, unfilled (a
+    long command is written on continuation lines ending in a backslash)."""
+    lines = [".SH EXAMPLES"]
+    for ex in examples:
+        lines += [".PP", roff(ex.says), ".PP", ".RS 4", ".nf",
+                  *(f"\\fB{roff(line)}\\fR" for line in ex.command.split("\n")), ".fi", ".RE"]
+    return lines
+
+
+@dataclass(frozen=True)
+class File:
+    """A FILES entry: a path and what it is to the command."""
+
+    path: str
+    what: str
+
+
+SOCKET = File("/run/sdcontainer/sdcontainer.sock",
+              "The daemon's API socket, which the command talks to; usable by root and the "
+              "group \\fBsdcontainer\\fR. \\fBSDCONTAINER_SOCKET\\fR names another.")
+CONFIG = File("/etc/sdcontainer/sdcontainer.toml",
+              "The daemon's configuration (\\fBsdcontainer.toml\\fR(5)): registries, mirrors "
+              "and short names in \\fB[registries]\\fR, the default bridge and DNS in "
+              "\\fB[network]\\fR.")
+STATE = File("/var/lib/sdcontainer",
+             "The daemon's records: containers/, images/, networks/, volumes/ (mode 0700).")
+AUTH = File("/var/lib/sdcontainer/auth.json", "Registry credentials stored by "
+            "\\fBsdcontainer login\\fR (mode 0600), used by pull, push and build.")
+DOCKER_CONFIG = File("~/.docker/config.json",
+                     "The docker CLI's configuration (\\fB$DOCKER_CONFIG/config.json\\fR when "
+                     "DOCKER_CONFIG is set), read as docker reads it: \\fBdetachKeys\\fR is "
+                     "the detach sequence when \\fB\\-\\-detach\\-keys\\fR is not given; "
+                     "credentials in \\fBauths\\fR (or its credential helper) for the "
+                     "registry a reference names go to the daemon with a push or pull.")
+BUSYBOX = File("/usr/lib/sdcontainer/busybox-rootfs",
+               "Writes a rootfs tarball from Debian's busybox-static, to import as a first "
+               "image without a registry.")
+UNITS = File("/etc/sdcontainer/containers",
+             "\\fB.container\\fR files (\\fBsdcontainer.container\\fR(5)): containers "
+             "started at boot as \\fBsdcontainer-\\fR\\fINAME\\fR\\fB.service\\fR.")
+
+# What each verb touches beside the socket (which they all use).
+VERB_FILES: dict[str, tuple[File, ...]] = {
+    **{v: (STATE, CONFIG) for v in ("run", "create", "network")},
+    **{v: (STATE, CONFIG, AUTH) for v in ("pull", "image", "build", "login", "logout")},
+    "push": (AUTH, DOCKER_CONFIG),
+    **{v: (DOCKER_CONFIG,) for v in ("attach", "start", "exec")},
+    **{v: (STATE, BUSYBOX) for v in ("import",)},
+    "volume": (File("/var/lib/sdcontainer/volumes", "Named volumes' data."),),
+    "generate": (UNITS,),
+    "tls": (File("/etc/sdcontainer/tls", "Where \\fBtls init\\fR writes the CA, server and "
+                 "client certificates and keys (mode 0600)."), CONFIG),
+    "logs": (File("/var/log/journal", "The journal, where a container's output goes "
+                  "(\\fBjournalctl CONTAINER_NAME=\\fR\\fINAME\\fR)."),),
+}
+
+# How a verb's work shows in systemd: a paragraph of each page's DESCRIPTION.
+SYSTEMD_NOTES: dict[str, str] = {
+    "run": "The container is a transient scope \\fBsdcontainer-\\fR\\fINAME\\fR\\fB.scope\\fR "
+           "in its own slice under \\fBsdcontainer.slice\\fR; \\fBsystemctl status\\fR shows "
+           "it and its limits (MemoryMax=, TasksMax=, CPUQuota=), and its output goes to the "
+           "journal.",
+    "start": "Starting makes the container's scope \\fBsdcontainer-\\fR\\fINAME\\fR"
+             "\\fB.scope\\fR.",
+    "stop": "The same as \\fBsystemctl stop sdcontainer-\\fR\\fINAME\\fR\\fB.scope\\fR: the "
+            "scope's KillSignal=, then SIGKILL after TimeoutStopSec=.",
+    "kill": "The same as \\fBsystemctl kill \\-s\\fR \\fISIG\\fR \\fBsdcontainer-\\fR\\fINAME"
+            "\\fR\\fB.scope\\fR.",
+    "logs": "The output comes from the journal, with docker's fields (CONTAINER_NAME, "
+            "CONTAINER_ID, ...): \\fBjournalctl \\-u sdcontainer-\\fR\\fINAME\\fR\\fB.scope\\fR "
+            "shows the same lines.",
+    "ps": "\\fBsystemctl list\\-units 'sdcontainer\\-*.scope'\\fR and \\fBmachinectl list\\fR "
+          "show the running ones too.",
+    "update": "The limits are set on the running scope, as \\fBsystemctl set\\-property "
+              "\\-\\-runtime\\fR would, and recorded.",
+    "pause": "The same as \\fBsystemctl freeze\\fR of the scope; it needs the unified cgroup "
+             "hierarchy.",
+    "unpause": "The same as \\fBsystemctl thaw\\fR of the scope.",
+    "top": "\\fBsystemd-cgls \\-u sdcontainer-\\fR\\fINAME\\fR\\fB.scope\\fR shows the same "
+           "processes.",
+    "stats": "\\fBsystemd-cgtop sdcontainer.slice\\fR shows the same cgroups.",
+    "events": "Stops and kills done with systemctl are reported too.",
+    "generate": "The unit is what the \\fB.container\\fR file generator would write "
+                "(\\fBsdcontainer.container\\fR(5)).",
+    "attach": "Ctrl-P Ctrl-Q detaches and leaves the container running. Another sequence "
+              "comes from \\fB\\-\\-detach\\-keys\\fR, else from \\fBdetachKeys\\fR in "
+              "docker's config.json (as the docker CLI reads it, so one setting serves "
+              "both), e.g. \\fB{\"detachKeys\": \"ctrl\\-x,x\"}\\fR; the same holds for "
+              "\\fBrun \\-it\\fR, \\fBstart \\-ai\\fR and \\fBexec \\-it\\fR.",
+}
+
+# Pages a verb's SEE ALSO names beside sdcontainer(1).
+SEE_ALSO: dict[str, tuple[str, ...]] = {
+    "run": ("sdcontainer-create(1)", "sdcontainer-ps(1)", "sdcontainer.container(5)",
+            "systemd.scope(5)", "systemd.resource-control(5)"),
+    "create": ("sdcontainer-run(1)", "sdcontainer-start(1)"),
+    "stop": ("sdcontainer-kill(1)", "systemctl(1)"),
+    "kill": ("sdcontainer-stop(1)", "systemctl(1)"),
+    "logs": ("journalctl(1)",),
+    "ps": ("machinectl(1)", "systemctl(1)"),
+    "pull": ("sdcontainer.toml(5)", "sdcontainer-login(1)"),
+    "push": ("sdcontainer-login(1)", "sdcontainer-tag(1)", "sdcontainer-pull(1)"),
+    "import": ("sdcontainer-export(1)", "sdcontainer-load(1)"),
+    "generate": ("sdcontainer.container(5)", "systemd.service(5)"),
+    "network": ("sdcontainer.toml(5)",),
+    "tls": ("sdcontainerd(8)",),
+    "stats": ("systemd-cgtop(1)",),
+    "top": ("systemd-cgls(1)",),
+    "update": ("systemd.resource-control(5)",),
+}
+
+
+def see_also(pages: tuple[str, ...]) -> str:
+    """`\\fBname\\fR(n), ...` of PAGES given as `name(n)`."""
+    out = []
+    for page in pages:
+        name, _, section = page.rstrip(")").partition("(")
+        out.append(f"\\fB{roff(name)}\\fR({section})")
+    return ", ".join(out)
+
+
+def files_roff(files: tuple[File, ...]) -> list[str]:
+    lines = [".SH FILES"]
+    for f in files:
+        lines += [".TP", f"\\fI{roff(f.path)}\\fR", f.what]
+    return lines
+
+
+def verb_page(name: str, helptext: str, sub: argparse.ArgumentParser,
+              groups: dict[str, dict[str, str]]) -> str:
+    """sdcontainer-NAME(1): one top-level verb (or group of verbs) with its options,
+    examples, files and related pages."""
+    title = page_name(name)
+    lines = header(title, 1, "User Commands")
+    lines += [".SH NAME", f"{roff(title)} \\- {roff(helptext.rstrip('.'))}",
+              ".SH SYNOPSIS"]
+    nested = list(subcommands(sub))
+    if name in groups:
+        lines += [f"\\fBsdcontainer {roff(name)}\\fR \\fICOMMAND\\fR [\\fIARG\\fR...]"]
+    elif nested:
+        lines += [item for _n, _a, _h, s in nested for item in (f"\\fB{roff(usage(s))}\\fR",
+                                                                 ".br")][:-1]
+    else:
+        lines += [f"\\fB{roff(usage(sub))}\\fR"]
+    lines += [".SH DESCRIPTION", roff(helptext.rstrip(".") + ".")]
+    if name in SYSTEMD_NOTES:
+        lines += [".PP", SYSTEMD_NOTES[name]]
+    if name in groups:
+        # A management group is docker's grammar for top-level verbs: `container ls` is `ps`.
+        lines += [".PP", "Docker's management-command grammar: each sub-command is another "
+                  "verb of \\fBsdcontainer\\fR and takes that verb's options.",
+                  ".SH OPTIONS", "None of its own. The sub-commands, and the verbs they "
+                  "stand for:"]
+        for sub_name, verb in groups[name].items():
+            lines += [".TP", f"\\fB{roff(sub_name)}\\fR",
+                      f"\\fBsdcontainer {roff(verb)}\\fR; see \\fB{roff(page_name(verb))}"
+                      "\\fR(1)."]
+    elif nested:
+        lines += [".SH OPTIONS"]
+        for _sub_name, aliases, sub_help, s in nested:
+            lines += [".SS " + roff(s.prog)]
+            if aliases:
+                lines += [f"Alias: {roff(', '.join(aliases))}.", ".br"]
+            lines += [f"\\fB{roff(usage(s))}\\fR", ".PP", roff(sub_help.rstrip(".") + ".")]
+            lines += options_roff(s) or [".PP", "No options."]
+    else:
+        lines += [".SH OPTIONS", *(options_roff(sub) or ["No options."])]
+    lines += examples_roff(EXAMPLES.get(name, ()))
+    lines += files_roff((*VERB_FILES.get(name, ()), SOCKET))
+    lines += [".SH SEE ALSO",
+              see_also(("sdcontainer(1)", *SEE_ALSO.get(name, ()), "sdcontainerd(8)"))]
+    return "\n".join(lines) + "\n"
+
+
 def cli_page(parser: argparse.ArgumentParser, description: str) -> str:
     """sdcontainer(1)."""
     lines = header("sdcontainer", 1, "User Commands")
@@ -151,7 +338,8 @@ def cli_page(parser: argparse.ArgumentParser, description: str) -> str:
               ".SH DESCRIPTION", roff(description.strip()).replace("\n\n", "\n.PP\n"),
               ".PP", "Each container is a transient systemd scope "
               "\\fBsdcontainer\\-\\fR\\fINAME\\fR\\fB.scope\\fR; systemctl, journalctl and "
-              "machinectl manage it as well.",
+              "machinectl manage it as well. Each command has a page of its own with "
+              "examples: \\fBsdcontainer\\-run\\fR(1), \\fBsdcontainer\\-network\\fR(1), ...",
               ".SH OPTIONS", *options_roff(parser),
               ".SH COMMANDS", *commands_roff(parser), *container_keys_roff(),
               ".SH EXIT STATUS",
@@ -160,13 +348,30 @@ def cli_page(parser: argparse.ArgumentParser, description: str) -> str:
               "Other commands exit 0 on success and 1 on error.",
               ".SH ENVIRONMENT", ".TP", "\\fBSDCONTAINER_SOCKET\\fR",
               "The daemon's socket (default \\fI/run/sdcontainer/sdcontainer.sock\\fR).",
-              ".SH FILES", ".TP", "\\fI/run/sdcontainer/sdcontainer.sock\\fR",
-              "The API socket, usable by root and the group \\fBsdcontainer\\fR.",
+              *examples_roff(tuple(ex for verb in ("import", "run", "ps", "logs", "exec",
+                                                   "stop")
+                                   for ex in EXAMPLES[verb][:1])),
+              *files_roff((SOCKET, CONFIG, STATE, BUSYBOX, UNITS)),
               *SECURITY,
-              ".SH SEE ALSO", "\\fBsdcontainerd\\fR(8), \\fBsdcontainer.toml\\fR(5), "
-              "\\fBsdcontainer.container\\fR(5), \\fBsystemctl\\fR(1), \\fBjournalctl\\fR(1), "
-              "\\fBmachinectl\\fR(1)"]
+              ".SH SEE ALSO", "\\fBsdcontainer\\-\\fR\\fICOMMAND\\fR(1) for each command, "
+              "\\fBsdcontainerd\\fR(8), \\fBsdcontainer.toml\\fR(5), "
+              "\\fBsdcontainer.container\\fR(5), \\fBorg.sdcontainer1\\fR(5), "
+              "\\fBsystemctl\\fR(1), \\fBjournalctl\\fR(1), \\fBmachinectl\\fR(1)"]
     return "\n".join(lines) + "\n"
+
+
+DAEMON_EXAMPLES = (
+    Example("systemctl status sdcontainerd.service",
+            "The daemon as the package runs it, and its recent log."),
+    Example("journalctl -u sdcontainerd.service -f", "Follow the daemon's log."),
+    Example("sdcontainerd -H unix:///run/sdcontainer/sdcontainer.sock -H tcp://0.0.0.0:2376 \\\n"
+            "    --tlsverify --tlscacert /etc/sdcontainer/tls/ca.pem \\\n"
+            "    --tlscert /etc/sdcontainer/tls/server-cert.pem \\\n"
+            "    --tlskey /etc/sdcontainer/tls/server-key.pem",
+            "Also serve the API on TCP, to clients with a certificate signed by the CA that "
+            "`sdcontainer tls init` made (put the flags in a drop-in of "
+            "sdcontainerd.service, or the [api] table of sdcontainer.toml)."),
+)
 
 
 def daemon_page(parser: argparse.ArgumentParser, description: str) -> str:
@@ -181,6 +386,7 @@ def daemon_page(parser: argparse.ArgumentParser, description: str) -> str:
               "transient scope under \\fBsdcontainer.slice\\fR. Stopping or restarting the "
               "daemon leaves containers running.",
               ".SH OPTIONS", *options_roff(parser),
+              *examples_roff(DAEMON_EXAMPLES),
               ".SH FILES",
               ".TP", "\\fI/etc/sdcontainer/sdcontainer.toml\\fR",
               "Configuration; see \\fBsdcontainer.toml\\fR(5).",
@@ -190,6 +396,7 @@ def daemon_page(parser: argparse.ArgumentParser, description: str) -> str:
               ".TP", "\\fI/run/sdcontainer\\fR", "The API socket and per-container runtime state.",
               *SECURITY,
               ".SH SEE ALSO", "\\fBsdcontainer\\fR(1), \\fBsdcontainer.toml\\fR(5), "
+              "\\fBorg.sdcontainer1\\fR(5), "
               "\\fBsystemd.scope\\fR(5), \\fBsystemd.resource-control\\fR(5)"]
     return "\n".join(lines) + "\n"
 
@@ -203,6 +410,13 @@ def parsers() -> tuple[tuple[argparse.ArgumentParser, str], tuple[argparse.Argum
             (daemon.build_parser(), summary(daemon.__doc__)))
 
 
+def cli_groups() -> dict[str, dict[str, str]]:
+    """The CLI's management groups (`container ls` is `ps`), from cli/main.py."""
+    from .cli import main as cli
+
+    return cli.GROUPS
+
+
 def summary(doc: str | None) -> str:
     """The first paragraph of a module docstring, without its leading `name: `."""
     first = (doc or "").strip().split("\n\n")[0]
@@ -211,82 +425,48 @@ def summary(doc: str | None) -> str:
     return text[:1].upper() + text[1:]
 
 
+def verb_pages(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """{file name: text} of sdcontainer-VERB.1 for each top-level verb of PARSER."""
+    groups = cli_groups()
+    return {f"{page_name(name)}.1": verb_page(name, helptext, sub, groups)
+            for name, _aliases, helptext, sub in subcommands(parser)}
+
+
 def write_man(outdir: Path) -> list[Path]:
-    """Write sdcontainer.1 and sdcontainerd.8 into OUTDIR."""
+    """Write sdcontainer.1, sdcontainer-VERB.1 for each verb, and sdcontainerd.8 into
+    OUTDIR."""
     (cli, cli_doc), (daemon, daemon_doc) = parsers()
     outdir.mkdir(parents=True, exist_ok=True)
+    pages = {"sdcontainer.1": cli_page(cli, cli_doc), **verb_pages(cli),
+             "sdcontainerd.8": daemon_page(daemon, daemon_doc)}
     written = []
-    for fname, text in (("sdcontainer.1", cli_page(cli, cli_doc)),
-                        ("sdcontainerd.8", daemon_page(daemon, daemon_doc))):
+    for fname, text in pages.items():
         (outdir / fname).write_text(text)
         written.append(outdir / fname)
     return written
 
 
-def flags_of(parser: argparse.ArgumentParser) -> list[str]:
-    return [s for a in parser._actions for s in a.option_strings]
-
-
 def bash_completion(parser: argparse.ArgumentParser) -> str:
-    """A bash completion script for sdcontainer: verbs, their flags, container names."""
-    cases = []
-
-    def walk(p: argparse.ArgumentParser, key: str) -> None:
-        subs = list(subcommands(p))
-        words = [n for n, aliases, _h, _s in subs for n in (n, *aliases)]
-        takes_containers = not key.startswith("image") and any(
-            not a.option_strings and a.dest in CONTAINER_ARGS for a in p._actions)
-        cases.append(f'        "{key}") flags="{" ".join(flags_of(p))}"; '
-                     f'words="{" ".join(words)}"; containers={int(takes_containers)} ;;')
-        for name, aliases, _h, sub in subs:
-            for n in (name, *aliases):
-                walk(sub, f"{key} {n}".strip())
-
-    walk(parser, "")
-    body = "\n".join(cases)
-    return f"""# bash completion for sdcontainer, generated by python3 -m sdcontainer.manpages
-# from the argparse parser (sdcontainer {__version__}); edit the parser, not this file.
-_sdcontainer() {{
-    local cur=${{COMP_WORDS[COMP_CWORD]}} key="" w i flags words containers
-    for ((i = 1; i < COMP_CWORD; i++)); do
-        w=${{COMP_WORDS[i]}}
-        [[ $w == -* ]] && continue
-        case "$key" in
-            "") key=$w ;;
-            image) key="image $w" ;;
-            *) break ;;
-        esac
-    done
-    case "$key" in
-{body}
-        *) flags=""; words=""; containers=0 ;;
-    esac
-    if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W "$flags" -- "$cur"))
-    elif [[ -n $words ]]; then
-        COMPREPLY=($(compgen -W "$words" -- "$cur"))
-    elif [[ $containers == 1 ]]; then
-        COMPREPLY=($(compgen -W "$(sdcontainer ps -a --format '{{{{.Names}}}}' 2>/dev/null)" \\
-            -- "$cur"))
-    fi
-}}
-complete -F _sdcontainer -o default sdcontainer
-"""
+    """The bash completion script of PARSER (see sdcontainer/cli/completion.py)."""
+    return completion.bash(parser, cli_groups(), __version__)
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python3 -m sdcontainer.manpages",
-                                description="Man pages and bash completion from the parsers.")
+                                description="Man pages and shell completion from the parsers.")
     sub = p.add_subparsers(dest="what", required=True)
-    sub.add_parser("man", help="write sdcontainer.1 and sdcontainerd.8").add_argument(
-        "outdir", type=Path)
+    sub.add_parser("man", help="write sdcontainer.1, sdcontainer-*.1 and sdcontainerd.8"
+                   ).add_argument("outdir", type=Path)
+    sub.add_parser("completion", help="print a completion script").add_argument(
+        "shell", choices=["bash", "zsh", "fish"])
     sub.add_parser("bash-completion", help="print the bash completion script")
     args = p.parse_args(argv)
     if args.what == "man":
         for path in write_man(args.outdir):
             print(path)
     else:
-        sys.stdout.write(bash_completion(parsers()[0][0]))
+        shell = "bash" if args.what == "bash-completion" else args.shell
+        sys.stdout.write(completion.script(shell, parsers()[0][0], cli_groups(), __version__))
     return 0
 
 

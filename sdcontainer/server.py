@@ -131,12 +131,17 @@ async def serve(args: argparse.Namespace, engine: object) -> bool:
     watchdog = asyncio.ensure_future(ping_watchdog())
     # The one system-bus connection: systemd's calls and signals, and our D-Bus API.
     system = await bus.system_bus()
+    if engine.network is not None:
+        engine.network.start_dns()  # user networks' DNS servers; reconcile brings them up
     await engine.reconcile()
     server = build_server(engine, [ImageAPI(engine), NetworkAPI(engine)])
     servers = await listen(server.handle, hosts, group, tls)
     from .dbus.service import DBusAPI
 
     dbus_api = await DBusAPI.start(engine, system.bus)
+    # Kubernetes' CRI, opt-in ([cri] enable): grpc is imported only then (its threads
+    # come after the zygote's fork, which happened in main).
+    cri = await start_cri(engine, group)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -161,12 +166,30 @@ async def serve(args: argparse.Namespace, engine: object) -> bool:
     os.close(zygote_fd)
     pystemd.daemon.notify(False, "STOPPING=1")
     watchdog.cancel()
+    if cri is not None:
+        await cri.close()
     if dbus_api is not None:
         await dbus_api.close()
     for s in servers:
         s.close()
+    if engine.network is not None:
+        await engine.network.stop_dns()
     bus.close()
     return not failed
+
+
+async def start_cri(engine: object, group: str) -> Any:
+    """The CRI server when [cri] enable is set (docs/kubernetes.md), else None."""
+    from .cri.config import CriConfig
+
+    config = CriConfig.load(paths.CONFIG_FILE)
+    if not config.enable:
+        return None
+    from .cri.grpcserver import CriServer
+    from .engine.core import Engine
+
+    assert isinstance(engine, Engine)
+    return await CriServer.start(engine, config, config.group or group)
 
 
 async def ping_watchdog() -> None:

@@ -8,12 +8,13 @@ import struct
 from collections.abc import AsyncIterator
 from typing import Any
 
-from ..engine import logs, monitor_client, stats
+from ..engine import devrules, logs, monitor_client, stats
 from ..engine import restart as restart_rules
 from ..engine.core import Engine
+from ..engine.records import Container
 from ..engine.views import inspect, sizes, summary
-from ..errors import Conflict, InvalidArgument, NoSuchImage, SdcError
-from ..model.spec import ContainerConfig, Healthcheck, MountSpec
+from ..errors import Conflict, InvalidArgument, NoSuchImage, NotFound, SdcError
+from ..model.spec import BIND_PROPAGATIONS, ContainerConfig, Healthcheck, MountSpec
 from . import filters, netjson, proxy, secjson, volumes
 from .http import Hijack, Request, Response, Router, Stream, json_response
 from .wire import get, get_obj, get_str_list, get_str_map
@@ -21,15 +22,13 @@ from .wire import get, get_obj, get_str_list, get_str_map
 # HostConfig fields we do not implement yet: a non-empty value is refused, not ignored.
 UNSUPPORTED_HOST_CONFIG = [
     "Sysctls", "Ulimits", "DeviceRequests", "BlkioWeight", "OomKillDisable",
-    "DeviceCgroupRules",
 ]
-# A volume is a detached copy of its source (open_tree): private, so nothing mounted
-# on either side reaches the other. Sharing with the host is not offered.
-PROPAGATIONS = ("rprivate", "private")
+# The option kinds of a Binds mode: docker takes at most one of each.
+BIND_MODE_KINDS = (("ro", "rw"), ("z", "Z"), BIND_PROPAGATIONS)
 
 
 def parse_binds(binds: list[str]) -> list[MountSpec]:
-    """docker's -v host:container[:ro|rw] strings."""
+    """docker's -v host:container[:ro|rw][,z|Z][,PROPAGATION] strings."""
     result = []
     for b in binds:
         if not b.startswith("/"):  # NAME:/path, a named volume
@@ -41,14 +40,15 @@ def parse_binds(binds: list[str]) -> list[MountSpec]:
                                   "not supported; use an absolute host path)")
         opts = parts[2].split(",") if len(parts) == 3 else []
         for o in opts:
-            if o in ("shared", "rshared", "slave", "rslave"):
-                raise InvalidArgument(f"bind propagation {o} is not supported by sdcontainer "
-                                      f"in {b!r} (volumes are private: rprivate)")
-            if o not in ("ro", "rw", "z", "Z", *PROPAGATIONS):
+            if not any(o in kind for kind in BIND_MODE_KINDS):
                 raise InvalidArgument(f"invalid volume option {o!r} in {b!r}")
+        if any(sum(o in kind for o in opts) > 1 for kind in BIND_MODE_KINDS):
+            raise InvalidArgument(f"invalid mode: {parts[2]} (in {b!r}: at most one of "
+                                  "ro|rw, one of z|Z and one propagation)")
         result.append(MountSpec("bind", parts[1], parts[0], readonly="ro" in opts,
                                 origin="binds", mode=parts[2] if len(parts) == 3 else "",
-                                propagation=next((o for o in opts if o in PROPAGATIONS), "")))
+                                propagation=next((o for o in opts if o in BIND_PROPAGATIONS),
+                                                 "")))
     return result
 
 
@@ -69,9 +69,9 @@ def parse_mounts(mounts: list[Any], tmpfs: dict[str, str]) -> list[MountSpec]:
                 raise InvalidArgument(f"invalid mount source {source!r}: must be an absolute path")
             propagation = get(get_obj(m, "BindOptions", "Mounts."), "Propagation", str, "",
                               "Mounts.BindOptions.")
-            if propagation not in ("", *PROPAGATIONS):
-                raise InvalidArgument(f"bind propagation {propagation} is not supported by "
-                                      "sdcontainer (volumes are private: rprivate)")
+            if propagation not in ("", *BIND_PROPAGATIONS):
+                raise InvalidArgument(f"invalid propagation mode: {propagation} (one of "
+                                      f"{', '.join(BIND_PROPAGATIONS)})")
             result.append(MountSpec("bind", target, source, readonly, origin="mounts",
                                     propagation=propagation))
         elif kind == "tmpfs":
@@ -125,13 +125,14 @@ def host_fields(body: dict[str, Any], hc: dict[str, Any]) -> dict[str, Any]:
     if swappiness is not None and (not isinstance(swappiness, int) or isinstance(
             swappiness, bool) or not -1 <= swappiness <= 100):
         raise InvalidArgument(f"invalid HostConfig.MemorySwappiness {swappiness!r}")
-    fixed = {"Isolation": ("", "default"), "Runtime": ("", "sdcontainer"),
-             "VolumeDriver": ("", "local")}
-    given = {key: get(hc, key, str, "", h) for key in fixed}
+    fixed = {"Isolation": ("", "default"), "Runtime": ("", "sdcontainer")}
+    # VolumeDriver only matters to a volume the create makes (engine/volumes.resolve).
+    given = {key: get(hc, key, str, "", h) for key in (*fixed, "VolumeDriver")}
     for key, allowed in fixed.items():
         if given[key] not in allowed:
+            # Not even "runc": sdcontainer's own launcher runs every container.
             raise InvalidArgument(f"HostConfig.{key} {given[key]!r} is not supported by "
-                                  f"sdcontainer (use {allowed[1]})")
+                                  f"sdcontainer (accepted: {allowed[1]!r} or empty)")
     log = get_obj(hc, "LogConfig", h)
     exposed = get_obj(body, "ExposedPorts")
     for port in exposed:
@@ -140,12 +141,16 @@ def host_fields(body: dict[str, Any], hc: dict[str, Any]) -> dict[str, Any]:
             raise InvalidArgument(f"invalid ExposedPorts entry {port!r}")
     return {
         "exposed_ports": sorted(p if "/" in p else f"{p}/tcp" for p in exposed),
+        "publish_all": get(hc, "PublishAllPorts", bool, False, h),
         "cpu_shares": ints["CpuShares"], "memory_swap": ints["MemorySwap"],
         "memory_swappiness": swappiness, "shm_size": ints["ShmSize"],
         "cpuset_cpus": get(hc, "CpusetCpus", str, "", h),
         "ipc_mode": get(hc, "IpcMode", str, "", h), "uts_mode": get(hc, "UTSMode", str, "", h),
         "pid_mode": get(hc, "PidMode", str, "", h),
         "cgroupns_mode": get(hc, "CgroupnsMode", str, "", h),
+        "cgroup_parent": get(hc, "CgroupParent", str, "", h),
+        "device_cgroup_rules": [devrules.check(r) for r in
+                                get_str_list(hc, "DeviceCgroupRules", h) or []],
         "isolation": given["Isolation"], "runtime": given["Runtime"],
         "volume_driver": given["VolumeDriver"],
         "log_driver": get(log, "Type", str, "", "HostConfig.LogConfig."),
@@ -234,6 +239,7 @@ class ContainerAPI:
         r.add("POST", "/containers/{id}/kill", self.kill)
         r.add("POST", "/containers/{id}/wait", self.wait)
         r.add("DELETE", "/containers/{id}", self.remove)
+        r.add("DELETE", "/containers/{id}/{alias}", self.remove_link)  # docker's ?link=1
         r.add("GET", "/containers/{id}/logs", self.logs)
         r.add("POST", "/containers/{id}/attach", self.attach)
         r.add("POST", "/containers/{id}/resize", self.resize)
@@ -259,18 +265,26 @@ class ContainerAPI:
         limit = req.int_arg("limit", -1) or -1
         if limit > 0:
             found = found[:limit]
-        return json_response([summary(c, self.engine.restarting(c)) for c in found])
+        docs = [summary(c, self.engine.restarting(c)) for c in found]
+        if req.flag("size"):  # `ps -s`: a walk of each upper directory, so on request only
+            for c, doc in zip(found, docs, strict=True):
+                doc.update(await self._sizes(c))
+        return json_response(docs)
+
+    async def _sizes(self, c: Container) -> dict[str, int]:
+        """SizeRw and SizeRootFs of C."""
+        try:
+            image = await asyncio.to_thread(self.engine.images.resolve, c.config.image_id)
+            image_size = int(getattr(image, "size", 0))
+        except SdcError:
+            image_size = 0  # the image was removed under the container
+        return await asyncio.to_thread(sizes, c, image_size)
 
     async def inspect(self, req: Request) -> Response:
         c = self.engine.get(req.params["id"])
         doc = inspect(c, self.engine.restarting(c))
         if req.flag("size"):
-            try:
-                image = await asyncio.to_thread(self.engine.images.resolve, c.config.image_id)
-                image_size = int(getattr(image, "size", 0))
-            except SdcError:
-                image_size = 0  # the image was removed under the container
-            doc.update(await asyncio.to_thread(sizes, c, image_size))
+            doc.update(await self._sizes(c))
         return json_response(doc)
 
     async def start(self, req: Request) -> Response:
@@ -317,11 +331,23 @@ class ContainerAPI:
                                  volumes=req.flag("v"))
         return Response(204)
 
+    async def remove_link(self, req: Request) -> Response:
+        # docker names a link PARENT/ALIAS: DELETE /containers/PARENT/ALIAS?link=1.
+        if not req.flag("link") or self.engine.network is None:
+            raise NotFound(f"no such container: {req.params['id']}/{req.params['alias']}")
+        c = self.engine.get(req.params["id"])
+        async with self.engine.lock(c):
+            self.engine.still_here(c)
+            await self.engine.network.remove_link(c, req.params["alias"])
+            await self.engine.save(c)
+        return Response(204)
+
     async def logs(self, req: Request) -> Stream:
         c = self.engine.get(req.params["id"])
         want_out, want_err = req.flag("stdout"), req.flag("stderr")
         if not (want_out or want_err):
             raise InvalidArgument("you must choose at least one stream")
+        logs.check_readable(c)  # before the answer's head: docker's 501 for --log-driver none
         tail_arg = req.arg("tail") or "all"
         if tail_arg != "all" and not tail_arg.isdigit():
             raise InvalidArgument(f"invalid tail value {tail_arg!r}")
@@ -332,7 +358,7 @@ class ContainerAPI:
         tty = c.config.tty
 
         async def chunks() -> AsyncIterator[bytes]:
-            async for e in logs.read(c.id, tail=tail, since=logs.parse_since(req.arg("since")),
+            async for e in logs.read(c, tail=tail, since=logs.parse_since(req.arg("since")),
                                      until=logs.parse_since(req.arg("until")), follow=follow,
                                      exited=exited):
                 if (e.stream == 1 and not want_out) or (e.stream == 2 and not want_err):
@@ -362,7 +388,7 @@ class ContainerAPI:
 
         async def run(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             if replay:
-                async for e in logs.read(c.id):
+                async for e in logs.read(c):
                     if (e.stream == 1 and opts["stdout"]) or (e.stream == 2 and opts["stderr"]):
                         writer.write(frame(e.stream, e.data, c.config.tty))
                 await writer.drain()

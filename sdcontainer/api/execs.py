@@ -41,8 +41,6 @@ class ExecAPI:
         argv = get_str_list(body, "Cmd", allow_string=True)
         if not argv:
             raise InvalidArgument("No exec command specified")
-        if get(body, "Privileged", bool, False):
-            raise InvalidArgument("privileged exec is not supported by sdcontainer yet")
         # Go decodes JSON keys case-insensitively: docker-py sends "detachKeys".
         keys = get(body, "DetachKeys", str, "") or get(body, "detachKeys", str, "")
         proxy.parse_detach_keys(keys or None)  # a bad one is refused here, as dockerd does
@@ -50,7 +48,7 @@ class ExecAPI:
             argv, get_str_list(body, "Env") or [], get(body, "WorkingDir", str, ""),
             get(body, "User", str, ""), get(body, "Tty", bool, False),
             get(body, "AttachStdin", bool, False), get(body, "AttachStdout", bool, False),
-            get(body, "AttachStderr", bool, False)))
+            get(body, "AttachStderr", bool, False), get(body, "Privileged", bool, False)))
         if keys:
             self.detach_keys[s.id] = keys
         return json_response({"Id": s.id}, 201)

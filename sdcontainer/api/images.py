@@ -32,6 +32,16 @@ log = logging.getLogger(__name__)
 IMAGE_FILTERS = ("reference", "dangling", "label", "before", "since")
 
 
+def precise_time(rfc: str) -> float:
+    """RFC 3339 to unix seconds with the fraction (0 for an unset or malformed time)."""
+    import datetime
+
+    try:
+        return datetime.datetime.fromisoformat(rfc.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
+
+
 def registry_auth(header: str | None) -> tuple[str, str] | None:
     """Credentials from an X-Registry-Auth header (base64url JSON of docker's AuthConfig);
     None when absent or empty.  An identity token goes as the password of "<token>"."""
@@ -54,26 +64,43 @@ def registry_auth(header: str | None) -> tuple[str, str] | None:
 def summary(img: Image) -> dict[str, Any]:
     """An image as GET /images/json lists it."""
     return {
-        "Id": img.id, "ParentId": "", "RepoTags": img.repo_tags or ["<none>:<none>"],
+        "Id": img.id, "ParentId": img.parent, "RepoTags": img.repo_tags or ["<none>:<none>"],
         "RepoDigests": img.repo_digests, "Created": unix_time(img.created), "Size": img.size,
         "VirtualSize": img.size, "SharedSize": -1, "Labels": img.config.labels or {},
         "Containers": -1,
     }
 
 
+def _container_config(img: Image) -> dict[str, Any]:
+    """The image's defaults in the shape of a container's Config, every key present, as
+    dockerd shows an image's Config and ContainerConfig (API < 1.45)."""
+    cfg = img.config
+    raw = img.raw_config.get("config") or {}
+    volumes = raw.get("Volumes") if isinstance(raw, dict) else None
+    return {
+        "Hostname": "", "Domainname": "", "User": cfg.user, "AttachStdin": False,
+        "AttachStdout": False, "AttachStderr": False,
+        "ExposedPorts": {p: {} for p in cfg.exposed_ports} or None,
+        "Tty": False, "OpenStdin": False, "StdinOnce": False, "Env": cfg.env, "Cmd": cfg.cmd,
+        "Healthcheck": cfg.healthcheck, "Image": "",
+        "Volumes": dict(volumes) if isinstance(volumes, dict) and volumes else None,
+        "WorkingDir": cfg.working_dir, "Entrypoint": cfg.entrypoint, "OnBuild": None,
+        "Labels": cfg.labels, "StopSignal": cfg.stop_signal,
+    }
+
+
 def inspect(img: Image) -> dict[str, Any]:
     """An image as GET /images/{name}/json shows it."""
-    cfg = img.config
     return {
-        "Id": img.id, "RepoTags": img.repo_tags, "RepoDigests": img.repo_digests, "Parent": "",
-        "Comment": "", "Created": img.created, "Container": "", "DockerVersion": "",
+        "Id": img.id, "RepoTags": img.repo_tags, "RepoDigests": img.repo_digests,
+        "Parent": img.parent,
+        "Comment": str(img.raw_config.get("comment", "")), "Created": img.created,
+        "Container": "", "DockerVersion": "",
         "Author": str(img.raw_config.get("author", "")),
-        "Config": {
-            "Entrypoint": cfg.entrypoint, "Cmd": cfg.cmd, "Env": cfg.env,
-            "WorkingDir": cfg.working_dir, "User": cfg.user, "StopSignal": cfg.stop_signal,
-            "ExposedPorts": {p: {} for p in cfg.exposed_ports} or None, "Labels": cfg.labels,
-            "Healthcheck": cfg.healthcheck,
-        },
+        "Config": _container_config(img),
+        # docker-compose 1.29 reads ContainerConfig.Volumes when it recreates a container;
+        # dockerd fills it from the builder's container, ours carries the image's defaults.
+        "ContainerConfig": _container_config(img),
         "Architecture": img.architecture, "Os": img.os, "Size": img.size,
         "VirtualSize": img.size,
         "RootFS": {"Type": "layers",
@@ -230,11 +257,16 @@ class ImageAPI:
 
     async def push(self, req: Request) -> Stream:
         """POST /images/{name}/push: to its registry, progress as docker streams it."""
-        from ..images.push import push
+        from ..images.push import local_tags, push
 
         name, tag = req.params["name"], req.arg("tag") or ""
         ref = f"{name}:{tag}" if tag else name
-        await asyncio.to_thread(self.store.resolve, ref)  # a missing image is a 404 now
+        # No tag: every local tag of the repository, as dockerd (`docker push -a`).
+        refs = [ref] if tag else await asyncio.to_thread(local_tags, self.store, name)
+        if not refs:
+            raise NoSuchImage(f"An image does not exist locally with the tag: {name}")
+        for one in refs:
+            await asyncio.to_thread(self.store.resolve, one)  # a missing image is a 404 now
         credentials = registry_auth(req.headers.get("x-registry-auth"))
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
@@ -249,11 +281,12 @@ class ImageAPI:
 
         def work() -> None:
             try:
-                pushed_tag, digest, size = push(self.store, ref, progress=progress,
-                                                credentials=credentials)
-                loop.call_soon_threadsafe(queue.put_nowait, {
-                    "progressDetail": {},
-                    "aux": {"Tag": pushed_tag, "Digest": digest, "Size": size}})
+                for one in refs:
+                    pushed_tag, digest, size = push(self.store, one, progress=progress,
+                                                    credentials=credentials)
+                    loop.call_soon_threadsafe(queue.put_nowait, {
+                        "progressDetail": {},
+                        "aux": {"Tag": pushed_tag, "Digest": digest, "Size": size}})
             except Exception as e:  # the stream must say why it ended
                 if not isinstance(e, SdcError):
                     log.exception("push of %s failed", ref)
@@ -308,8 +341,9 @@ class ImageAPI:
             if value.lower() not in ("true", "false", "1", "0"):
                 raise InvalidArgument(f"invalid filter 'dangling={value}'")
             dangling = value.lower() in ("true", "1")
-        created = {i.id: unix_time(i.created) for i in images}
-        bounds: builtins.list[tuple[str, int]] = []
+        # Full precision, as dockerd compares: images made within one second still order.
+        created = {i.id: precise_time(i.created) for i in images}
+        bounds: builtins.list[tuple[str, float]] = []
         for key in ("before", "since"):
             for ref in f.get(key, []):
                 bounds.append((key, created[self.store.resolve(ref).id]))
@@ -360,6 +394,11 @@ class ImageAPI:
             out.append({"Id": "<missing>", "Created": unix_time(str(e.get("created", ""))),
                         "CreatedBy": str(e.get("created_by", "")), "Tags": None,
                         "Size": size, "Comment": str(e.get("comment", ""))})
+        # As dockerd: an entry that is the top of a local ancestor (a commit's or build
+        # step's parent) shows that image's id and tags; older ones are <missing>.
+        for depth, ancestor in await asyncio.to_thread(self._ancestry, img):
+            if 0 < depth <= len(out):
+                out[depth - 1].update({"Id": ancestor.id, "Tags": ancestor.repo_tags or None})
         out.reverse()
         if out:
             out[0].update({"Id": img.id, "Tags": img.repo_tags or None})
@@ -367,6 +406,19 @@ class ImageAPI:
             out = [{"Id": img.id, "Created": unix_time(img.created), "CreatedBy": "",
                     "Tags": img.repo_tags or None, "Size": img.size, "Comment": ""}]
         return json_response(out)
+
+    def _ancestry(self, img: Image) -> builtins.list[tuple[int, Image]]:
+        """IMG's local parents, each with the length of its history (a prefix of IMG's)."""
+        out: builtins.list[tuple[int, Image]] = []
+        seen = {img.id}
+        while img.parent and img.parent not in seen:
+            seen.add(img.parent)
+            try:
+                img = self.store.resolve(img.parent)
+            except SdcError:
+                break
+            out.append((len(img.raw_config.get("history") or []), img))
+        return out
 
     async def distribution(self, req: Request) -> Response:
         """GET /distribution/{name}/json: the registry's descriptor and platforms."""

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import InvalidArgument
-from ..model.spec import PortMapping
+from ..model.spec import EndpointSpec, PortMapping
 from ..network import DEFAULT_NETWORK
-from .wire import get, get_obj, get_str_list
+from .wire import get, get_obj, get_str_list, get_str_map
 
 
 def parse_port_bindings(bindings: dict[str, Any]) -> list[PortMapping]:
@@ -43,32 +43,46 @@ def parse_links(links: list[str]) -> list[str]:
     return result
 
 
+def parse_endpoint(network: str, ep: Any, where: str) -> EndpointSpec:
+    """One EndpointSettings object (EndpointsConfig.NET at create, EndpointConfig at
+    connect) as the engine's EndpointSpec; what sdcontainer cannot honour is refused."""
+    if not isinstance(ep, dict):
+        raise InvalidArgument(f"{where} must be an object")
+    ipam = get_obj(ep, "IPAMConfig", where)
+    return EndpointSpec(
+        network=network,
+        aliases=get_str_list(ep, "Aliases", where) or [],
+        links=parse_links(get_str_list(ep, "Links", where) or []),
+        ip=get(ipam, "IPv4Address", str, "", f"{where}IPAMConfig."),
+        mac=get(ep, "MacAddress", str, "", where),
+        driver_opts=get_str_map(ep, "DriverOpts", where),
+        link_local_ips=get_str_list(ipam, "LinkLocalIPs", f"{where}IPAMConfig.") or [],
+        ip6=get(ipam, "IPv6Address", str, "", f"{where}IPAMConfig."))
+
+
 def create_fields(body: dict[str, Any], hc: dict[str, Any]) -> dict[str, Any]:
     """The networking fields of the engine's create input (a ContainerConfig)."""
     network = get(hc, "NetworkMode", str, "", "HostConfig.")
     endpoints = get_obj(get_obj(body, "NetworkingConfig"), "EndpointsConfig", "NetworkingConfig.")
-    aliases: list[str] = []
-    ip = ""
-    mac = get(body, "MacAddress", str, "")
+    specs = []
     for net, ep in endpoints.items():
-        if not isinstance(ep, dict):
-            raise InvalidArgument("EndpointsConfig entries must be objects")
         if not network or network == "default":
             network = net
-        aliases += get_str_list(ep, "Aliases", "EndpointsConfig.") or []
-        ip = str(get_obj(ep, "IPAMConfig").get("IPv4Address") or ip)
-        mac = str(ep.get("MacAddress") or mac)
+        # The docker CLI names the default network "default" here.
+        specs.append(parse_endpoint(DEFAULT_NETWORK if net == "default" else net, ep,
+                                    f"NetworkingConfig.EndpointsConfig.{net}."))
     return {
         "network_mode": "" if network == "default" else network,
         "publish": parse_port_bindings(get_obj(hc, "PortBindings", "HostConfig.")),
         "links": parse_links(get_str_list(hc, "Links", "HostConfig.") or []),
-        "aliases": aliases,
+        "endpoints": specs,
         "dns": get_str_list(hc, "Dns", "HostConfig.") or [],
         "dns_search": get_str_list(hc, "DnsSearch", "HostConfig.") or [],
         "dns_options": get_str_list(hc, "DnsOptions", "HostConfig.") or [],
         "add_hosts": [h.replace("=", ":", 1) if ":" not in h.split("=")[0] and "=" in h else h
                       for h in get_str_list(hc, "ExtraHosts", "HostConfig.") or []],
-        "ip": ip, "mac": mac,
+        # The container-wide MacAddress (API < 1.44) is the first network's.
+        "mac": get(body, "MacAddress", str, ""),
     }
 
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
+from ..engine import networking
 from ..engine.core import Engine
-from ..errors import Conflict, InvalidArgument, Unsupported
-from ..network import DEFAULT_NETWORK, NetworkRecord
+from ..errors import Conflict, InvalidArgument, NotFound, Unsupported
+from ..network import NetworkRecord
 from . import filters as api_filters
+from . import netjson
 from .http import Request, Response, Router, json_response
-from .wire import get, get_obj, get_str_list, get_str_map
+from .wire import get, get_obj, get_str_map
 
 NETWORK_FILTERS = ("name", "id", "label", "driver", "type", "scope", "dangling")
 
@@ -42,21 +45,32 @@ class NetworkAPI:
         """docker's network shape, with its running members."""
         members = {}
         for m in self.manager.members(net.name):
-            members[m.container_id] = {"Name": m.name, "IPv4Address": f"{m.ip}/"
-                                       f"{net.subnet.split('/')[1]}", "MacAddress": "",
-                                       "EndpointID": "", "IPv6Address": ""}
+            members[m.container_id] = {
+                "Name": m.name, "IPv4Address": f"{m.ip}/{net.subnet.split('/')[1]}",
+                "MacAddress": m.mac, "EndpointID": m.endpoint_id,
+                "IPv6Address": f"{m.ip6}/{net.subnet6.split('/')[1]}" if m.ip6 else ""}
         ipam: dict[str, Any] = {"Subnet": net.subnet, "Gateway": net.gateway}
         if net.ip_range:
             ipam["IPRange"] = net.ip_range
-        if net.aux_addresses:
-            ipam["AuxiliaryAddresses"] = net.aux_addresses
+        v4_aux = {k: a for k, a in net.aux_addresses.items() if ":" not in a}
+        if v4_aux:
+            ipam["AuxiliaryAddresses"] = v4_aux
+        configs = [ipam]
+        if net.subnet6:
+            ipam6: dict[str, Any] = {"Subnet": net.subnet6, "Gateway": net.gateway6}
+            if net.ip_range6:
+                ipam6["IPRange"] = net.ip_range6
+            v6_aux = {k: a for k, a in net.aux_addresses.items() if ":" in a}
+            if v6_aux:
+                ipam6["AuxiliaryAddresses"] = v6_aux
+            configs.append(ipam6)
         return {
             "Name": net.name, "Id": net.id, "Created": net.created, "Scope": "local",
-            "Driver": net.driver, "EnableIPv6": False, "Internal": net.internal,
+            "Driver": net.driver, "EnableIPv6": bool(net.subnet6), "Internal": net.internal,
             "Attachable": net.attachable, "Ingress": False, "ConfigFrom": {"Network": ""},
             "ConfigOnly": False,
             "IPAM": {"Driver": "default", "Options": net.ipam_options or None,
-                     "Config": [ipam]},
+                     "Config": configs},
             # Only the options given at create: docker-compose compares them with its
             # file, and one nobody set would read as "changed".
             "Options": net.options, "Labels": net.labels, "Containers": members,
@@ -98,20 +112,32 @@ class NetworkAPI:
             raise InvalidArgument(f"network driver {driver!r} is not supported (bridge is)")
         ipam = get_obj(body, "IPAM")
         configs = get(ipam, "Config", list, [], "IPAM.")
-        subnet = gateway = None
-        ip_range = ""
-        aux: dict[str, str] = {}
-        if configs:
-            if not isinstance(configs[0], dict):
-                raise InvalidArgument("IPAM.Config entries must be objects")
-            subnet = configs[0].get("Subnet") or None
-            gateway = configs[0].get("Gateway") or None
-            ip_range = str(configs[0].get("IPRange") or "")
-            aux = get_str_map(configs[0], "AuxiliaryAddresses")
+        if not all(isinstance(c, dict) for c in configs):
+            raise InvalidArgument("IPAM.Config entries must be objects")
+        v4 = [c for c in configs if ":" not in str(c.get("Subnet") or "")]
+        v6 = [c for c in configs if ":" in str(c.get("Subnet") or "")]
+        if len(v4) > 1 or len(v6) > 1:
+            raise InvalidArgument("IPAM.Config: at most one IPv4 and one IPv6 subnet")
+        enable_ipv6 = get(body, "EnableIPv6", bool, False)
+        if enable_ipv6 and not v6:
+            raise InvalidArgument("EnableIPv6 needs an IPv6 subnet in IPAM.Config "
+                                  "(sdcontainer has no IPv6 pool to pick one from)")
+        if v6 and not enable_ipv6:
+            raise InvalidArgument(f"IPv6 subnet {v6[0]['Subnet']} given without EnableIPv6")
+        first = v4[0] if v4 else {}
+        six = v6[0] if v6 else {}
+        subnet = first.get("Subnet") or None
+        gateway = first.get("Gateway") or None
+        aux = {**get_str_map(first, "AuxiliaryAddresses"), **get_str_map(six,
+                                                                          "AuxiliaryAddresses")}
         details = NetworkRecord(name="", id="", bridge="", subnet="", gateway="",
                                 options=get_str_map(body, "Options"),
-                                ipam_options=get_str_map(ipam, "Options"), ip_range=ip_range,
-                                aux_addresses=aux, attachable=get(body, "Attachable", bool, False))
+                                ipam_options=get_str_map(ipam, "Options"),
+                                ip_range=str(first.get("IPRange") or ""),
+                                aux_addresses=aux, attachable=get(body, "Attachable", bool, False),
+                                subnet6=str(six.get("Subnet") or ""),
+                                gateway6=str(six.get("Gateway") or ""),
+                                ip_range6=str(six.get("IPRange") or ""))
         if name in {n.name for n in await asyncio.to_thread(self.manager.list_networks)}:
             raise Conflict(f"network with name {name} already exists")
         net = await asyncio.to_thread(
@@ -133,23 +159,19 @@ class NetworkAPI:
             raise InvalidArgument("the request body must be a JSON object")
         c = self.engine.get(get(body, "Container", str, ""))
         net = await asyncio.to_thread(self.manager.inspect, req.params["id"])
-        aliases = get_str_list(get_obj(body, "EndpointConfig"), "Aliases") or []
-        if not c.running and c.config.network_mode in (net.name, "none", "", "default",
-                                                       DEFAULT_NETWORK):
-            # A created container joins its own network at start; docker-compose connects
-            # it (with the service name as alias) before starting it.  A stopped one on
-            # the default network moves to NET (one network per start; docker would add
-            # NET beside it).
-            c.config.network_mode = net.name
-            c.config.aliases = sorted(set(c.config.aliases) | set(aliases))
+        spec = netjson.parse_endpoint(net.name, get_obj(body, "EndpointConfig"),
+                                      "EndpointConfig.")
+        networking.settings_of(spec).validate(net.name)
+        async with self.engine.lock(c):
+            self.engine.still_here(c)
+            if c.running:
+                att = await asyncio.to_thread(self.manager.connect, c.id, net.name, None,
+                                              networking.settings_of(spec))
+                c.network = att.to_json()
+            # Recorded as well: the container joins NET again at its next start.  A
+            # stopped one (created or exited) joins it then, as docker does.
+            networking.record_connect(c.config, net, spec)
             await self.engine.save(c)
-            return Response(200)
-        if not c.running:
-            raise Conflict(f"container {c.name} is not running: connect it while it runs, "
-                           "or create it with --network")
-        att = await asyncio.to_thread(self.manager.connect, c.id, net.name, aliases)
-        c.network = att.to_json()
-        await self.engine.save(c)
         return Response(200)
 
     async def disconnect(self, req: Request) -> Response:
@@ -158,15 +180,14 @@ class NetworkAPI:
             raise InvalidArgument("the request body must be a JSON object")
         c = self.engine.get(get(body, "Container", str, ""))
         net = await asyncio.to_thread(self.manager.inspect, req.params["id"])
-        if not c.running and net.name == c.config.network_mode:
-            # Inspect lists a created container's network; docker-compose disconnects it
-            # and connects it again (with its aliases) before starting it.
-            c.config.network_mode, c.config.aliases = "none", []
+        async with self.engine.lock(c):
+            self.engine.still_here(c)
+            if c.running:
+                att = await asyncio.to_thread(self.manager.disconnect, c.id, net.name)
+                c.network = att.to_json()
+                with contextlib.suppress(NotFound):  # a network connected before it was kept
+                    networking.record_disconnect(c.config, net)
+            else:
+                networking.record_disconnect(c.config, net)
             await self.engine.save(c)
-            return Response(200)
-        if not c.running:
-            raise Conflict(f"container {c.name} is not running")
-        att = await asyncio.to_thread(self.manager.disconnect, c.id, net.name)
-        c.network = att.to_json()
-        await self.engine.save(c)
         return Response(200)

@@ -38,10 +38,26 @@ def parse_volume_mount(m: dict[str, Any], target: str, readonly: bool) -> MountS
     driver = get_obj(options, "DriverConfig", "Mounts.VolumeOptions.")
     if get(driver, "Name", str, "", "Mounts.VolumeOptions.DriverConfig.") not in ("", "local"):
         raise InvalidArgument("volume drivers other than local are not supported")
-    return MountSpec("volume", target, name=get(m, "Source", str, "", "Mounts."),
-                     readonly=readonly, nocopy=get(options, "NoCopy", bool, False,
-                                                   "Mounts.VolumeOptions."),
-                     origin="mounts")
+    name = get(m, "Source", str, "", "Mounts.")
+    subpath = volume_subpath(get(options, "Subpath", str, "", "Mounts.VolumeOptions."))
+    if subpath and not name:
+        raise InvalidArgument("Mounts.VolumeOptions.Subpath needs a named volume (Source)")
+    # A subpath is a directory of a volume that already has content: nothing is copied up.
+    return MountSpec("volume", target, name=name, readonly=readonly,
+                     nocopy=bool(subpath) or get(options, "NoCopy", bool, False,
+                                                 "Mounts.VolumeOptions."),
+                     origin="mounts", subpath=subpath)
+
+
+def volume_subpath(value: str) -> str:
+    """VolumeOptions.Subpath, normalised: relative, and never leaving the volume by '..'."""
+    if not value:
+        return ""
+    parts = [p for p in value.split("/") if p not in ("", ".")]
+    if value.startswith("/") or ".." in parts or "\0" in value:
+        raise InvalidArgument(f"invalid volume subpath {value!r}: must be a relative path "
+                              "inside the volume")
+    return "/".join(parts)
 
 
 def create_fields(body: dict[str, Any], hc: dict[str, Any], mounts: list[MountSpec]
@@ -115,6 +131,15 @@ class VolumeAPI:
     async def prune(self, req: Request) -> Response:
         f = filters.parse(req.arg("filters"), PRUNE_FILTERS)
         labels = [*f.get("label", []), *("!" + w for w in f.get("label!", []))]
+        every = f.get("all", [])
+        for value in every:
+            if value.lower() not in ("true", "false", "1", "0"):
+                raise InvalidArgument(f"invalid filter 'all={value}'")
+        # Since API 1.42 docker prunes only anonymous volumes unless all=true: named
+        # volumes hold data people meant to keep.  Older clients get the old rule.
+        named_too = (any(v.lower() in ("true", "1") for v in every) if every
+                     else req.api_version is not None and req.api_version < (1, 42))
         gone, reclaimed = await asyncio.to_thread(
-            self.engine.volumes.prune, list(self.engine.containers.values()), labels)
+            self.engine.volumes.prune, list(self.engine.containers.values()), labels,
+            named_too)
         return json_response({"VolumesDeleted": gone, "SpaceReclaimed": reclaimed})

@@ -58,16 +58,28 @@ def parse_detach_keys(spec: str) -> bytes:
     return bytes(out)
 
 
-def check_detach_keys(spec: str | None) -> str | None:
-    """SPEC as given, once checked: a bad one is a one-line usage error."""
+def check_detach_keys(spec: str | None, *, from_config: bool = True) -> str | None:
+    """The detach keys of a session, checked, as docker's CLI picks them: SPEC (the
+    --detach-keys flag), else `detachKeys` in docker's config.json ($DOCKER_CONFIG/
+    config.json, by default ~/.docker/config.json; not read unless FROM_CONFIG: a
+    detached command never attaches), else None for DEFAULT_DETACH_KEYS.  A bad
+    sequence is a one-line usage error naming where it came from."""
+    source = ""
     if spec is None:
-        return None
+        if not from_config:
+            return None
+        from . import dockerconfig
+
+        config = dockerconfig.load()
+        spec, source = config.detach_keys, f" in {config.path}"
+        if spec is None:
+            return None
     try:
         parse_detach_keys(spec)
     except ValueError as e:
         from .client import Usage
 
-        raise Usage(str(e)) from None
+        raise Usage(f"{e}{source}") from None
     return spec
 
 

@@ -195,32 +195,43 @@ def add_verbs(sub: Any, verb: Callable[..., argparse.ArgumentParser]) -> None:
         v.add_argument("-f", "--force", action="store_true",
                        help="do not prompt for confirmation")
     v = verb("build", cmd_build, "Build an image from a Dockerfile")
-    v.add_argument("-t", "--tag", action="append", default=[])
-    v.add_argument("-f", "--file")
-    v.add_argument("--build-arg", action="append", default=[])
-    v.add_argument("--label", action="append", default=[])
-    v.add_argument("--target")
-    v.add_argument("--no-cache", action="store_true")
-    v.add_argument("-q", "--quiet", action="store_true")
-    v.add_argument("--network")
-    v.add_argument("--platform")
-    v.add_argument("--add-host", action="append", default=[])
-    v.add_argument("--rm", type=_bool, default=True)
-    v.add_argument("--force-rm", action="store_true")
-    v.add_argument("--cache-from", action="append", default=[])
-    v.add_argument("--shm-size", type=_size)
+    v.add_argument("-t", "--tag", action="append", default=[],
+                   help="name and optionally a tag in the name:tag format")
+    v.add_argument("-f", "--file", help="name of the Dockerfile (default: PATH/Dockerfile)")
+    v.add_argument("--build-arg", action="append", default=[],
+                   help="set a build-time variable (ARG) as KEY=VALUE")
+    v.add_argument("--label", action="append", default=[],
+                   help="set metadata for the image (KEY=VALUE)")
+    v.add_argument("--target", help="set the target build stage to build")
+    v.add_argument("--no-cache", action="store_true",
+                   help="do not use the cache when building the image")
+    v.add_argument("-q", "--quiet", action="store_true",
+                   help="suppress the build output and print the image ID on success")
+    v.add_argument("--network", help="networking mode of the RUN instructions")
+    v.add_argument("--platform", help="set the platform of the image (os/arch)")
+    v.add_argument("--add-host", action="append", default=[],
+                   help="add a custom host-to-IP mapping (host:ip) to the RUN steps")
+    v.add_argument("--rm", type=_bool, default=True,
+                   help="remove intermediate containers after a successful build")
+    v.add_argument("--force-rm", action="store_true",
+                   help="always remove intermediate containers")
+    v.add_argument("--cache-from", action="append", default=[],
+                   help="images to consider as cache sources")
+    v.add_argument("--shm-size", type=_size, help="size of /dev/shm of the RUN steps")
     v.add_argument("path")
     v = verb("commit", cmd_commit, "Create a new image from a container's changes")
-    v.add_argument("-a", "--author")
-    v.add_argument("-m", "--message")
-    v.add_argument("-c", "--change", action="append", default=[])
-    v.add_argument("-p", "--pause", type=_bool, default=True)
+    v.add_argument("-a", "--author", help='author (e.g. "Jane Doe <jane@example.org>")')
+    v.add_argument("-m", "--message", help="commit message")
+    v.add_argument("-c", "--change", action="append", default=[],
+                   help="apply a Dockerfile instruction to the created image")
+    v.add_argument("-p", "--pause", type=_bool, default=True,
+                   help="pause the container during commit")
     v.add_argument("container")
     v.add_argument("reference", nargs="?")
     v = verb("diff", cmd_diff, "Inspect changes to files or directories on a container's "
              "filesystem")
     v.add_argument("container")
     v = verb("export", cmd_export, "Export a container's filesystem as a tar archive")
-    v.add_argument("-o", "--output")
+    v.add_argument("-o", "--output", help="write to a file instead of STDOUT")
     v.add_argument("container")
 

@@ -167,9 +167,11 @@ class Client:
         return thread, result
 
     def json_lines(self, method: str, endpoint: str, query: dict[str, Any] | None = None,
-                   raw: bytes | BinaryIO | None = None) -> Iterator[dict[str, Any]]:
-        """A streamed answer of JSON messages (pull progress, events)."""
-        resp = self.stream(method, endpoint, query, raw=raw)
+                   raw: bytes | BinaryIO | None = None,
+                   headers: dict[str, str] | None = None) -> Iterator[dict[str, Any]]:
+        """A streamed answer of JSON messages (pull progress, events); HEADERS go with
+        the request (X-Registry-Auth)."""
+        resp = self._send(method, endpoint, query, None, raw, headers)
         for line in resp:
             if line.strip():
                 yield loads(line)

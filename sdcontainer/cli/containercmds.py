@@ -51,7 +51,23 @@ def create(client: Client, ns: argparse.Namespace) -> str:
     return cid
 
 
+USAGES = {"run": ("IMAGE [COMMAND] [ARG...]", 1), "create": ("IMAGE [COMMAND] [ARG...]", 1),
+          "exec": ("CONTAINER COMMAND [ARG...]", 2)}
+
+
+def missing_arguments(verb: str) -> int:
+    """docker's answer to a verb without its arguments (`docker run` alone): what it
+    needs, its usage line, exit status 1."""
+    args, n = USAGES[verb]
+    print(f"sdcontainer: 'sdcontainer {verb}' requires at least {n} argument"
+          f"{'s' if n > 1 else ''}\n\nUsage:  sdcontainer {verb} [OPTIONS] {args}\n\n"
+          f"See 'sdcontainer {verb} --help' for more information", file=sys.stderr)
+    return 1
+
+
 def cmd_create(client: Client, ns: argparse.Namespace) -> int:
+    if ns.image is None:
+        return missing_arguments("create")
     print(create(client, ns))
     return 0
 
@@ -59,7 +75,9 @@ def cmd_create(client: Client, ns: argparse.Namespace) -> int:
 def cmd_run(client: Client, ns: argparse.Namespace) -> int:
     from . import attach
 
-    detach_keys = attach.check_detach_keys(ns.detach_keys)
+    if ns.image is None:
+        return missing_arguments("run")
+    detach_keys = attach.check_detach_keys(ns.detach_keys, from_config=not ns.detach)
     cid = create(client, ns)
     if ns.sdnotify and not ns.detach:  # the main process of a (generated) service
         from . import systemdcmds
@@ -185,16 +203,32 @@ def cmd_wait(client: Client, ns: argparse.Namespace) -> int:
 
 
 def cmd_ps(client: Client, ns: argparse.Namespace) -> int:
+    import re
+
+    # As docker: sizes are asked for with -s, or when a --format uses .Size.
+    size = ns.size or (not ns.quiet and bool(ns.format)
+                       and re.search(r"\.Size\b", ns.format) is not None)
     found = client.call("GET", "/containers/json", {
         "all": ns.all or None, "limit": 1 if ns.latest else ns.last,
-        "filters": formatting.filters_arg(ns.filter)})
+        "filters": formatting.filters_arg(ns.filter), "size": size or None})
     if ns.quiet:
         for c in found:
             print(c["Id"] if ns.no_trunc else c["Id"][:12])
         return 0
     rows = [formatting.ps_row(c, ns.no_trunc) for c in found]
-    formatting.emit(formatting.listing(ns.format, rows, PS_HEADERS, PS_DEFAULT))
+    for row, c in zip(rows, found, strict=True):
+        row["Size"] = size_column(c)
+    default = PS_DEFAULT + ("\\t{{.Size}}" if ns.size else "")
+    fmt = default if ns.format == "table" else ns.format
+    formatting.emit(formatting.listing(fmt, rows, PS_HEADERS, default))
     return 0
+
+
+def size_column(c: dict[str, Any]) -> str:
+    """docker's SIZE: what the container wrote, and with its image's ("12B (virtual 4.5MB)")."""
+    rw, root = int(c.get("SizeRw") or 0), int(c.get("SizeRootFs") or 0)
+    text = formatting.human_size(rw)
+    return f"{text} (virtual {formatting.human_size(root)})" if root > 0 else text
 
 
 def cmd_inspect(client: Client, ns: argparse.Namespace) -> int:
@@ -266,10 +300,15 @@ def since_arg(value: str | None) -> str | None:
 def cmd_exec(client: Client, ns: argparse.Namespace) -> int:
     from . import attach
 
-    if not ns.command:
-        raise Usage('"exec" requires at least 2 arguments')
-    detach_keys = attach.check_detach_keys(ns.detach_keys)
+    if ns.container is None or not ns.command:
+        return missing_arguments("exec")
+    detach_keys = attach.check_detach_keys(ns.detach_keys, from_config=not ns.detach)
     env = [e if "=" in e else f"{e}={os.environ.get(e, '')}" for e in ns.env]
+    if ns.env_file:
+        from .options import read_env_file
+
+        # As docker: the files first, in order, then -e (a later value wins).
+        env = [e for f in ns.env_file for e in read_env_file(f)] + env
     answer = client.call("POST", f"/containers/{ns.container}/exec", body={
         "Cmd": ns.command, "Env": env, "WorkingDir": ns.workdir or "", "User": ns.user or "",
         "Tty": ns.tty, "AttachStdin": ns.interactive, "AttachStdout": not ns.detach,
@@ -300,6 +339,11 @@ def cmd_top(client: Client, ns: argparse.Namespace) -> int:
     return 0
 
 
+# docker's precedence, so that one setting in docker's config.json serves both CLIs.
+DETACH_KEYS_HELP = ("override the key sequence for detaching (default: detachKeys in "
+                    "$DOCKER_CONFIG/config.json or ~/.docker/config.json, else ctrl-p,ctrl-q)")
+
+
 def add_verbs(sub: Any, verb: Callable[..., argparse.ArgumentParser]) -> None:
     """The container verbs, at the top level (`container ...` maps onto them)."""
     for name, handler, text in (("run", cmd_run, "Create and run a new container from an image"),
@@ -314,20 +358,20 @@ def add_verbs(sub: Any, verb: Callable[..., argparse.ArgumentParser]) -> None:
 
         add_container_flags(v)
         if name == "run":
-            add_once(v, "--detach-keys", help="override the key sequence for detaching")
+            add_once(v, "--detach-keys", help=DETACH_KEYS_HELP)
             add_once(v, "--sig-proxy", type=boolean, default=True, nargs="?", const=True,
                      help="proxy received signals to the process (default true)")
     v = verb("start", cmd_start, "Start one or more stopped containers")
     v.add_argument("-a", "--attach", action="store_true", help="attach STDOUT/STDERR")
     v.add_argument("-i", "--interactive", action="store_true", help="attach STDIN")
-    v.add_argument("--detach-keys", help="override the key sequence for detaching")
+    v.add_argument("--detach-keys", help=DETACH_KEYS_HELP)
     v.add_argument("containers", nargs="+")
     v = verb("attach", cmd_attach,
              "Attach local standard input, output, and error streams to a running container")
     v.add_argument("--no-stdin", action="store_true", help="do not attach STDIN")
     v.add_argument("--sig-proxy", type=boolean, default=True, nargs="?", const=True,
                    help="proxy all received signals to the process (default true)")
-    v.add_argument("--detach-keys", help="override the key sequence for detaching")
+    v.add_argument("--detach-keys", help=DETACH_KEYS_HELP)
     v.add_argument("container")
     for name, handler, text in (("stop", cmd_stop, "Stop one or more running containers"),
                                 ("restart", cmd_restart, "Restart one or more containers")):
@@ -350,13 +394,14 @@ def add_verbs(sub: Any, verb: Callable[..., argparse.ArgumentParser]) -> None:
     v.add_argument("-q", "--quiet", action="store_true", help="only display container IDs")
     v.add_argument("-l", "--latest", action="store_true", help="show the latest created container")
     v.add_argument("-n", "--last", type=int, help="show n last created containers")
-    v.add_argument("-s", "--size", action="store_true", help="(accepted) display total file sizes")
+    v.add_argument("-s", "--size", action="store_true", help="display total file sizes")
     v.add_argument("--no-trunc", action="store_true", help="don't truncate output")
     add_filter_format(v)
     v = verb("inspect", cmd_inspect, "Return low-level information on objects")
     v.add_argument("-f", "--format", help="format output using a Go template")
     v.add_argument("-s", "--size", action="store_true", help="(accepted) display total sizes")
-    v.add_argument("--type", choices=["container", "image", "network"])
+    v.add_argument("--type", choices=["container", "image", "network"],
+                   help="return JSON for the specified type only")
     v.add_argument("names", nargs="+")
     v = verb("logs", cmd_logs, "Fetch the logs of a container")
     v.add_argument("-f", "--follow", action="store_true", help="follow log output")
@@ -366,15 +411,22 @@ def add_verbs(sub: Any, verb: Callable[..., argparse.ArgumentParser]) -> None:
     v.add_argument("-t", "--timestamps", action="store_true", help="show timestamps")
     v.add_argument("container")
     v = verb("exec", cmd_exec, "Execute a command in a running container")
-    v.add_argument("-i", "--interactive", action="store_true")
-    v.add_argument("-t", "--tty", action="store_true")
-    v.add_argument("-d", "--detach", action="store_true")
-    v.add_argument("-e", "--env", action="append", default=[])
-    v.add_argument("-w", "--workdir")
-    v.add_argument("-u", "--user")
-    v.add_argument("--privileged", action="store_true")
-    v.add_argument("--detach-keys", help="override the key sequence for detaching")
-    v.add_argument("container")
+    v.add_argument("-i", "--interactive", action="store_true",
+                   help="keep STDIN open even if not attached")
+    v.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-TTY")
+    v.add_argument("-d", "--detach", action="store_true",
+                   help="detached mode: run the command in the background")
+    v.add_argument("-e", "--env", action="append", default=[],
+                   help="set an environment variable (KEY=VALUE, or KEY to pass ours)")
+    v.add_argument("--env-file", action="append", default=[],
+                   help="read in a file of environment variables")
+    v.add_argument("-w", "--workdir", help="working directory inside the container")
+    v.add_argument("-u", "--user", help="username or UID (format: <name|uid>[:<group|gid>])")
+    v.add_argument("--privileged", action="store_true",
+                   help="give extended privileges to the command (every capability, "
+                   "no seccomp filter)")
+    v.add_argument("--detach-keys", help=DETACH_KEYS_HELP)
+    v.add_argument("container", nargs="?")
     v.add_argument("command", nargs=argparse.REMAINDER)
     v = verb("top", cmd_top, "Display the running processes of a container")
     v.add_argument("container")

@@ -32,8 +32,8 @@ if TYPE_CHECKING:
 VERB_MODULES: dict[str, tuple[str, ...]] = {
     "containercmds": ("run", "create", "start", "attach", "stop", "restart", "kill", "rm",
                       "wait", "ps", "inspect", "logs", "exec", "top"),
-    "imagecmds": ("images", "pull", "import", "load", "save", "tag", "rmi", "image", "login",
-                  "logout"),
+    "imagecmds": ("images", "pull", "push", "import", "load", "save", "tag", "rmi", "image",
+                  "login", "logout"),
     "netcmds": ("network", "port"),
     "systemdcmds": ("pause", "unpause", "generate", "healthcheck"),
     "tlscmds": ("tls",),

@@ -92,7 +92,9 @@ def cmd_system_prune(client: Client, ns: argparse.Namespace) -> int:
     if answer.get("NetworksDeleted"):
         print("Deleted Networks:\n" + "".join(f"{n}\n" for n in answer["NetworksDeleted"]))
     if ns.volumes:
-        answer = client.call("POST", "/volumes/prune")
+        # docker's --volumes: anonymous volumes only (API 1.42 and later).
+        answer = client.call("POST", "/volumes/prune",
+                             {"filters": formatting.filters_arg(["all=false"])})
         total += answer.get("SpaceReclaimed") or 0
         if answer.get("VolumesDeleted"):
             print("Deleted Volumes:\n" + "".join(f"{v}\n" for v in answer["VolumesDeleted"]))
@@ -167,8 +169,15 @@ def add_verbs(sub: Any, verb: Callable[..., argparse.ArgumentParser]) -> None:
     """`rename` and `update` at the top level; the prune and df verbs under the names
     `container prune`, `system df` and `system prune` map to (cli/main.py's GROUPS)."""
     v = verb("rename", cmd_rename, "Rename a container")
-    v.add_argument("container")
-    v.add_argument("new_name")
+    v.description = (
+        "Rename a container, running or not: ps, inspect, events and the hosts files of "
+        "its user networks use the new name at once.  systemd units cannot be renamed, so "
+        "a running container's scope and slice keep the old name (sdcontainer-OLD.scope, "
+        "as systemctl, journalctl -u and machinectl show it) until the container next "
+        "starts, as sdcontainer-NEW.scope; until it stops, no other container can take "
+        "the old name.")
+    v.add_argument("container", help="the container to rename")
+    v.add_argument("new_name", help="its new name")
     v = verb("update", cmd_update, "Update configuration of one or more containers")
     v.add_argument("-m", "--memory", help="memory limit")
     v.add_argument("--memory-swap", help="swap limit equal to memory plus swap: -1 for "

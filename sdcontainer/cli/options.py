@@ -37,7 +37,8 @@ def add_container_flags(p: argparse.ArgumentParser) -> None:
             p.add_argument(*flag.names, type=int if flag.kind == "int" else str,
                            help=flag.help, **extra)
     add_systemd_flags(p)  # --restart, --health-*, --sdnotify
-    p.add_argument("image", help="the image to run")
+    # Optional to argparse: without it the verb says what docker says (missing_arguments).
+    p.add_argument("image", nargs="?", help="the image to run")
     p.add_argument("command", nargs=argparse.REMAINDER,
                    help="the command and its arguments")
 
@@ -151,7 +152,8 @@ def resource_fields(ns: argparse.Namespace) -> dict[str, Any]:
     (only those given: the daemon's defaults stay the daemon's)."""
     host: dict[str, Any] = {}
     for key, value in (("IpcMode", ns.ipc), ("UTSMode", ns.uts), ("PidMode", ns.pid),
-                       ("CgroupnsMode", ns.cgroupns), ("CpusetCpus", ns.cpuset_cpus),
+                       ("CgroupnsMode", ns.cgroupns), ("CgroupParent", ns.cgroup_parent),
+                       ("CpusetCpus", ns.cpuset_cpus),
                        ("Isolation", ns.isolation), ("Runtime", ns.runtime),
                        ("VolumeDriver", ns.volume_driver), ("CpuShares", ns.cpu_shares),
                        ("MemorySwappiness", ns.memory_swappiness)):
@@ -195,6 +197,7 @@ def create_body(ns: argparse.Namespace) -> dict[str, Any]:
                   for t in ns.tmpfs} or None,
         "ReadonlyRootfs": ns.read_only, "AutoRemove": ns.rm, "Init": ns.init or None,
         "NetworkMode": ns.network[0] if ns.network else "default",
+        "PublishAllPorts": ns.publish_all or None,
     }
     if ns.memory:
         host["Memory"] = parse_bytes(ns.memory)

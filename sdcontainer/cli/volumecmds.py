@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -24,17 +23,6 @@ def pairs(values: list[str], what: str) -> dict[str, str]:
     return out
 
 
-def filters_query(values: list[str]) -> str | None:
-    """--filter KEY=VALUE flags as the API's filters parameter."""
-    out: dict[str, list[str]] = {}
-    for v in values:
-        key, eq, value = v.partition("=")
-        if not eq:
-            raise InvalidArgument(f"bad format of filter (expected name=value): {v}")
-        out.setdefault(key, []).append(value)
-    return json.dumps(out) if out else None
-
-
 def cmd_volume_create(client: Client, ns: argparse.Namespace) -> int:
     answer = client.call("POST", "/volumes/create", body={
         "Name": ns.name or "", "Driver": ns.driver, "DriverOpts": pairs(ns.opt, "option"),
@@ -44,7 +32,8 @@ def cmd_volume_create(client: Client, ns: argparse.Namespace) -> int:
 
 
 def cmd_volume_ls(client: Client, ns: argparse.Namespace) -> int:
-    volumes = client.call("GET", "/volumes", {"filters": filters_query(ns.filter)})["Volumes"]
+    query = {"filters": formatting.filters_arg(ns.filter)}
+    volumes = client.call("GET", "/volumes", query)["Volumes"]
     volumes = sorted(volumes or [], key=lambda v: v["Name"])
     if ns.quiet:
         for v in volumes:
@@ -76,11 +65,14 @@ def cmd_volume_rm(client: Client, ns: argparse.Namespace) -> int:
 
 def cmd_volume_prune(client: Client, ns: argparse.Namespace) -> int:
     if not ns.force:
-        print("WARNING! This will remove all local volumes not used by at least one "
+        what = "all local volumes" if ns.all else "all anonymous local volumes"
+        print(f"WARNING! This will remove {what} not used by at least one "
               "container.\nAre you sure you want to continue? [y/N] ", end="", flush=True)
         if sys.stdin.readline().strip().lower() not in ("y", "yes"):
             return 0
-    answer = client.call("POST", "/volumes/prune", {"filters": filters_query(ns.filter)})
+    # Explicit either way: our client speaks API 1.41, which defaults to all volumes.
+    wanted = [*ns.filter, f"all={'true' if ns.all else 'false'}"]
+    answer = client.call("POST", "/volumes/prune", {"filters": formatting.filters_arg(wanted)})
     gone = answer.get("VolumesDeleted") or []
     if gone:
         print("Deleted Volumes:\n" + "\n".join(gone) + "\n")
@@ -93,22 +85,26 @@ def add_verbs(sub: Any, verb: Callable[..., argparse.ArgumentParser]) -> None:
     vol = sub.add_parser("volume", help="Manage volumes")
     vsub = vol.add_subparsers(dest="volume_verb", metavar="COMMAND", required=True)
     v = verb("create", cmd_volume_create, "Create a volume", parent=vsub)
-    v.add_argument("-d", "--driver", default="local")
+    v.add_argument("-d", "--driver", default="local", help="volume driver name")
     v.add_argument("-o", "--opt", action="append", default=[], help="driver option KEY=VALUE")
-    v.add_argument("--label", action="append", default=[])
+    v.add_argument("--label", action="append", default=[],
+                   help="set metadata for a volume (KEY=VALUE)")
     v.add_argument("name", nargs="?")
     v = verb("ls", cmd_volume_ls, "List volumes", parent=vsub, aliases=["list"])
-    v.add_argument("-q", "--quiet", action="store_true")
-    v.add_argument("--format")
+    v.add_argument("-q", "--quiet", action="store_true", help="only display volume names")
+    v.add_argument("--format", help="format output: table, json or a Go template")
     v.add_argument("-f", "--filter", action="append", default=[],
                    help="name=, label=, dangling=true|false, driver=")
     v = verb("inspect", cmd_volume_inspect, "Display detailed information on volumes",
              parent=vsub)
-    v.add_argument("-f", "--format")
+    v.add_argument("-f", "--format", help="format output using a Go template")
     v.add_argument("volumes", nargs="+")
     v = verb("rm", cmd_volume_rm, "Remove one or more volumes", parent=vsub, aliases=["remove"])
-    v.add_argument("-f", "--force", action="store_true")
+    v.add_argument("-f", "--force", action="store_true",
+                   help="force the removal of one or more volumes")
     v.add_argument("volumes", nargs="+")
-    v = verb("prune", cmd_volume_prune, "Remove all unused local volumes", parent=vsub)
+    v = verb("prune", cmd_volume_prune, "Remove unused local volumes", parent=vsub)
+    v.add_argument("-a", "--all", action="store_true",
+                   help="remove all unused volumes, not just anonymous ones")
     v.add_argument("-f", "--force", action="store_true", help="do not prompt for confirmation")
     v.add_argument("--filter", action="append", default=[], help="label=, label!=")

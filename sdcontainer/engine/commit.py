@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import logging
 import shutil
 import tempfile
 from collections.abc import AsyncIterator
@@ -35,6 +36,8 @@ from ..images.reference import Reference, parse_reference
 from ..util.clock import now
 from .core import Engine
 from .records import Container
+
+log = logging.getLogger(__name__)
 
 # What `commit --change` may set (docker's list).
 CHANGE_COMMANDS = {"CMD", "ENTRYPOINT", "ENV", "EXPOSE", "LABEL", "ONBUILD", "STOPSIGNAL",
@@ -103,9 +106,13 @@ async def commit(engine: Engine, req: CommitRequest) -> Image:
     image = await asyncio.to_thread(engine.images.resolve, c.config.image_id)
     paused = False
     if req.pause and c.running and not c.state.paused:
-        with contextlib.suppress(SdcError):  # no freezer: commit unpaused, as docker does
+        try:
             await engine.pause(c.id, True)
             paused = True
+        except SdcError as e:
+            # No freezer (a hybrid or legacy cgroup host): the layer is read from the
+            # upper directory, so commit unpaused, as docker does when it cannot pause.
+            log.info("committing container %s without pausing it: %s", c.name, e)
     try:
         return await asyncio.to_thread(_commit, engine, c, image, instructions, req, tag)
     finally:
@@ -126,6 +133,10 @@ def _commit(engine: Engine, c: Container, image: Image, instructions: list[Any],
     cfg["created"] = when
     if req.author:
         cfg["author"] = req.author
+    # docker's image config carries the commit message at the top too (inspect's Comment).
+    cfg.pop("comment", None)
+    if req.comment:
+        cfg["comment"] = req.comment
     cfg.pop("container_config", None)
     work = Path(tempfile.mkdtemp(dir=store.root / "tmp", prefix="commit-"))
     try:
@@ -145,7 +156,8 @@ def _commit(engine: Engine, c: Container, image: Image, instructions: list[Any],
                 hist["author"] = req.author
             cfg["history"] = [*cfg.get("history", []), hist]
             layers = [*store.layer_descriptors(image), desc]
-            img: Image = store.add_config_image(cfg, layers, tags=[tag] if tag else [])
+            img: Image = store.add_config_image(cfg, layers, tags=[tag] if tag else [],
+                                                parent=image.id)
             return img
     finally:
         shutil.rmtree(work, ignore_errors=True)

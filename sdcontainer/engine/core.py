@@ -34,13 +34,25 @@ from ..errors import (
 from ..model.spec import ContainerConfig, LaunchSpec
 from ..runtime.launcher import security
 from ..runtime.zygote import Zygote
+from ..systemd import bus as systemd_bus
 from ..systemd import units
 from ..util import crashpoints
 from ..util.clock import now
 from ..util.signals import parse_signal
-from . import freezer, idmaps, integration, monitor_client, names, security_opts
-from .events import EventBus
+from . import (
+    devrules,
+    freezer,
+    idmaps,
+    integration,
+    monitor_client,
+    names,
+    nsmodes,
+    restart,
+    security_opts,
+)
+from .events import EventBus, ScopeWatch
 from .execs import ExecManager
+from .logconfig import check_log_config, log_settings
 from .networking import ContainerNetworking
 from .records import Container, ContainerState, ContainerStore, new_id, validate_name
 from .volumes import VolumeStore, image_volumes, volumes_from
@@ -62,6 +74,9 @@ class Engine:
         self.network = network
         self.events = EventBus()
         self.containers: dict[str, Container] = {}
+        # Stops and kills by others (systemctl, machinectl) as events; listens from reconcile.
+        self.scope_watch = ScopeWatch(self.events, self.containers)
+        self._unlisten: Callable[[], None] | None = None
         self._spawn_lock = threading.Lock()
         self._exits: dict[str, asyncio.Future[int]] = {}
         # Exit handlers still running (die event, waiters): a removal waits for them.
@@ -128,6 +143,7 @@ class Engine:
         """Record a new container named NAME (or a generated name) as REQ asks (its
         unset fields: the image's); nothing runs yet."""
         name = validate_name(name) if name else names.generate(self._names())
+        self._refuse_unit_name(name)
         if name in self._names():
             existing = next((c.id for c in self.containers.values() if c.name == name),
                             "being created")
@@ -154,10 +170,9 @@ class Engine:
         parse_signal(stop_signal)
         if req.stop_timeout < -1:
             raise InvalidArgument(f"invalid stop timeout {req.stop_timeout}")
-        if req.log_driver not in ("", "journald"):
-            raise InvalidArgument(f"log driver {req.log_driver} is not supported "
-                                  "(sdcontainer logs to the journal: journald)")
+        check_log_config(req.log_driver or "journald", req.log_opts, req.cri_log_path)
         parse_cpuset(req.cpuset_cpus)
+        units.check_cgroup_parent(req.cgroup_parent)
         if req.uts_mode == "host" and req.hostname:
             raise InvalidArgument("conflicting options: hostname and the host's UTS "
                                   "namespace (UTSMode=host)")
@@ -186,7 +201,7 @@ class Engine:
                      volumes_from(spec, self.get(spec.split(":", 1)[0]).config.mounts)]
         cid = new_id()
         env = merge_env(list(ic.env), req.env)
-        hostname = req.hostname or (os.uname().nodename if req.uts_mode == "host" else cid[:12])
+        hostname = req.hostname or self.default_hostname(req.uts_mode, cid)
         env = merge_env(env, [f"HOSTNAME={hostname}", *(["TERM=xterm"] if req.tty else [])])
         if not any(e.startswith("PATH=") for e in env):
             env.insert(0, DEFAULT_PATH)
@@ -202,10 +217,13 @@ class Engine:
             log_opts=req.log_opts if req.log_driver else {})
         self.validate_namespace_modes(config)
         self.validate_network_mode(config.network_mode)
+        if self.network is not None:  # per-network settings, their networks resolved
+            config.endpoints = self.network.resolve_endpoints(config)
         integration.configure(config, ic)
         # Volumes are made last, once nothing else can refuse the create.
         config.mounts = await asyncio.to_thread(self.volumes.resolve, req.mounts,
-                                                image_volumes(image.raw_config), inherited)
+                                                image_volumes(image.raw_config), inherited,
+                                                config.volume_driver)
         config.volumes_from = list(req.volumes_from)
         c = Container(id=cid, name=name, created=now(), config=config)
         # The upper dir's mode becomes the mode of the container's /: 0755 as in any
@@ -233,11 +251,33 @@ class Engine:
         return c
 
     def _names(self) -> set[str]:
-        return {c.name for c in self.containers.values()} | self._creating
+        # A running container renamed since it started still holds its old name's units.
+        return {c.name for c in self.containers.values()} | self._creating | {
+            c.unit_name for c in self.containers.values() if c.unit_name}
+
+    def _refuse_unit_name(self, name: str, renaming: Container | None = None) -> None:
+        """Refuse NAME while the running scope of a renamed container (other than
+        RENAMING) still carries it: the new container's scope could not be made."""
+        holder = next((c for c in self.containers.values() if c.unit_name == name
+                       and c is not renaming), None)
+        if holder is not None:
+            raise Conflict(f'Conflict. The container name "/{name}" is still used by the '
+                           f"systemd scope {holder.scope} of running container "
+                           f'"{holder.id}" (renamed to {holder.name}); it is free once that '
+                           "container stops.")
 
     def default_network_mode(self) -> str:
         """'bridge' once networking is available, else 'none'."""
         return "bridge" if self.network is not None else "none"
+
+    def default_hostname(self, uts_mode: str, cid: str) -> str:
+        """The host name of a container given none: the host's (UTSMode host), the
+        donor's (container:NAME), else its short id."""
+        if uts_mode == "host":
+            return os.uname().nodename
+        if uts_mode.startswith("container:"):
+            return self.get(uts_mode.split(":", 1)[1]).config.hostname
+        return cid[:12]
 
     def validate_namespace_modes(self, cfg: ContainerConfig) -> None:
         """Refuse IPC, UTS, PID and cgroup namespace modes we cannot honour."""
@@ -247,15 +287,21 @@ class Engine:
                 # As docker: a private IPC namespace stays private.
                 raise InvalidArgument(f"cannot join the IPC namespace of {donor.name}: it is "
                                       "not shareable (create it with IpcMode shareable)")
-        elif cfg.ipc_mode not in ("", "private", "shareable", "host"):
+        elif not cfg.ipc_mode.startswith(nsmodes.PREFIX) and \
+                cfg.ipc_mode not in ("", "private", "shareable", "host"):
             raise InvalidArgument(f"invalid IpcMode {cfg.ipc_mode!r}: use private, shareable, "
-                                  "host or container:NAME")
-        if cfg.uts_mode not in ("", "host", "private"):
-            raise InvalidArgument(f"invalid UTSMode {cfg.uts_mode!r}: use host")
-        if cfg.pid_mode not in ("", "private"):
-            # The monitor makes the pid namespace; joining another is not done yet.
-            raise InvalidArgument(f"PidMode {cfg.pid_mode!r} is not supported by sdcontainer "
-                                  "(only a private pid namespace)")
+                                  "host, container:NAME or ns:/PATH")
+        if not cfg.uts_mode.startswith(("container:", nsmodes.PREFIX)) and \
+                cfg.uts_mode not in ("", "host", "private"):
+            raise InvalidArgument(f"invalid UTSMode {cfg.uts_mode!r}: use private, host, "
+                                  "container:NAME or ns:/PATH")
+        if not cfg.pid_mode.startswith("container:") and \
+                cfg.pid_mode not in ("", "private", "host"):
+            raise InvalidArgument(f"invalid PidMode {cfg.pid_mode!r}: use private, host or "
+                                  "container:NAME")
+        for mode, kind in ((cfg.ipc_mode, "ipc"), (cfg.uts_mode, "uts"),
+                           (cfg.pid_mode, "pid"), (cfg.network_mode, "network")):
+            nsmodes.validate(mode, kind, self.get)
         if cfg.cgroupns_mode not in ("", "host", "private"):
             raise InvalidArgument(f"invalid CgroupnsMode {cfg.cgroupns_mode!r}: use host or "
                                   "private")
@@ -266,7 +312,8 @@ class Engine:
             self.get(mode.split(":", 1)[1])
         if self.network is not None:
             self.network.validate(mode)
-        elif mode not in ("none", "host") and not mode.startswith("container:"):
+        elif mode not in ("none", "host") and not mode.startswith(("container:",
+                                                                   nsmodes.PREFIX)):
             raise InvalidArgument(f"network mode {mode!r} is not available on this host")
 
     # -- start ------------------------------------------------------------------
@@ -285,15 +332,24 @@ class Engine:
     async def _start_locked(self, c: Container) -> None:
         # A previous run's status must not pass for this run's.
         self._forget_exit_file(c)
-        image = await asyncio.to_thread(self.images.resolve, c.config.image_id)
-        self._ipc_namespace(c.config)  # refused before the network is set up
-        await asyncio.to_thread(self.volumes.prepare, c.config.mounts)
-        net, etc_files = await self._network_up(c)
-        c.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        spec = self.launch_spec(c, [str(p) for p in image.layers], net, etc_files)
-        policy, allow = security_opts.device_allow(c.config.devices, c.config.privileged)
+        c.unit_name = ""  # this run's units carry its current name
         monitor_pid = 0
+        # Every refusal, even before the monitor exists (a namespace path gone, an image
+        # removed, a network down), goes through _start_failed: no endpoint stays up and
+        # an AutoRemove container is removed, as dockerd does.
         try:
+            image = await asyncio.to_thread(self.images.resolve, c.config.image_id)
+            self._namespaces(c.config)  # refused before the network is set up
+            await asyncio.to_thread(self.volumes.prepare, c.config.mounts)
+            net, etc_files = await self._network_up(c)
+            c.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            spec = self.launch_spec(c, [str(p) for p in image.layers], net, etc_files)
+            if self.network is not None and c.config.links:  # docker's ALIAS_* variables
+                spec.env = merge_env(self.network.link_env(c), spec.env)
+            policy, allow = security_opts.device_allow(c.config.devices, c.config.privileged)
+            if policy != "auto" and c.config.device_cgroup_rules:
+                allow += await asyncio.to_thread(devrules.allow_entries,
+                                                 c.config.device_cgroup_rules)
             monitor_pid = await asyncio.to_thread(self._spawn, spec)
             crashpoints.hit("monitor-spawned")
             limits = units.ScopeLimits(
@@ -306,7 +362,8 @@ class Engine:
                 cpu_weight=units.cpu_weight(c.config.cpu_shares) if c.config.cpu_shares else 0,
                 memory_swap_max=units.swap_max(c.config.memory, c.config.memory_swap))
             await units.start_scope(c.name, monitor_pid,
-                                    f"sdcontainer {c.name} ({c.config.image})", limits)
+                                    f"sdcontainer {c.name} ({c.config.image})", limits,
+                                    c.config.cgroup_parent)
             # The start job is done, the monitor is in the scope: it may now run.
             scoped = await monitor_client.call(c.control_socket, op="scoped")
             if "error" in scoped:
@@ -326,6 +383,7 @@ class Engine:
                                  started_at=now())
         self._released.discard(c.id)
         self._remove_failed.discard(c.id)
+        self.scope_watch.started(c)
         self._watch(c)
         # The workload runs: a record we cannot write (a full disk, perhaps filled by
         # the workload itself already) does not make the start a failure.
@@ -345,7 +403,7 @@ class Engine:
             with contextlib.suppress(SdcError):
                 await units.stop(c.scope)
             await units.wait_gone(c.scope, 5)
-            await units.release(c.name)
+            await units.release(c.unit_base, c.config.cgroup_parent)
         await self._network_down(c)
         c.state = ContainerState(status="exited" if monitor_pid else "created", exit_code=code,
                                  error=error, finished_at=now())
@@ -356,7 +414,7 @@ class Engine:
             log.error("container %s: recording the failed start: %s", c.name, e)
         for attach in self._pending_attach.pop(c.id, []):
             await attach(False)
-        if c.config.auto_remove and monitor_pid:
+        if c.config.auto_remove:
             await self._remove_locked(c)
 
     def launch_spec(self, c: Container, layers: list[str], net: str,
@@ -365,6 +423,8 @@ class Engine:
         cfg = c.config
         sec = security_opts.parse(cfg.security_opt, cfg.cap_add, cfg.cap_drop, cfg.privileged)
         label = security_opts.selinux_labels(sec)[0] if security_opts.selinux_enabled() else ""
+        ns = self._namespaces(cfg)
+        logs = log_settings(c.dir, cfg)
         return LaunchSpec(
             id=c.id, name=c.name, scope=c.scope, argv=c.config.argv, env=c.config.env,
             cwd=c.config.working_dir, user=c.config.user, hostname=c.config.hostname,
@@ -383,23 +443,30 @@ class Engine:
             readonly_paths=security.READONLY_PATHS if sec.masked else [],
             devices=cfg.devices, privileged=cfg.privileged, group_add=cfg.group_add,
             apparmor=sec.apparmor, process_label=label, userns_base=cfg.userns_base,
-            userns_size=idmaps.BLOCK if cfg.userns_base else 0, ipc=self._ipc_namespace(cfg),
-            uts="host" if cfg.uts_mode == "host" else "new",
+            userns_size=idmaps.BLOCK if cfg.userns_base else 0, ipc=ns["ipc"], uts=ns["uts"],
+            pid=ns["pid"],
             cgroupns="new" if cfg.cgroupns_mode == "private" else "host",
-            cpus=parse_cpuset(cfg.cpuset_cpus), shm_size=cfg.shm_size)
+            cpus=parse_cpuset(cfg.cpuset_cpus), shm_size=cfg.shm_size,
+            log_driver="json-file" if logs.file_based else logs.driver, json_log=logs.path,
+            log_max_size=logs.max_size, log_max_file=logs.max_file,
+            cri_log_path=cfg.cri_log_path)
 
-    def _ipc_namespace(self, cfg: ContainerConfig) -> str:
-        """The launcher's ipc setting: a new namespace, the host's, or another
-        container's (IpcMode=container:NAME, which must be running)."""
-        if cfg.ipc_mode == "host":
-            return "host"
-        if cfg.ipc_mode.startswith("container:"):
-            other = self.get(cfg.ipc_mode.split(":", 1)[1])
-            if not other.running:
-                raise Conflict(f"cannot join the IPC namespace of {other.name}: it is not "
-                               "running")
-            return f"/proc/{other.state.pid}/ns/ipc"
-        return "new"
+    async def reopen_log(self, ref: str) -> None:
+        """Have running container REF's supervisor close and reopen its log files (the
+        CRI log, a json-file log) after someone renamed them away: kubelet's
+        ReopenContainerLog."""
+        c = self.get(ref)
+        if not c.running:
+            raise Conflict(f"container {c.name} is not running: no log file to reopen")
+        answer = await monitor_client.call(c.control_socket, op="reopen_log")
+        if "error" in answer:
+            raise SdcError(f"container {c.name}: cannot reopen its log: {answer['error']}")
+
+    def _namespaces(self, cfg: ContainerConfig) -> dict[str, str]:
+        """The launcher's ipc, uts and pid settings: "new", "host", or the path of a
+        namespace to join (a path checked again, a donor container running)."""
+        return {kind: nsmodes.setting(mode, kind, self.get) for mode, kind in
+                ((cfg.ipc_mode, "ipc"), (cfg.uts_mode, "uts"), (cfg.pid_mode, "pid"))}
 
     async def _network_up(self, c: Container) -> tuple[str, dict[str, str]]:
         if self.network is not None:
@@ -408,6 +475,8 @@ class Engine:
         mode = c.config.network_mode
         if mode == "host":
             return "host", {}
+        if mode.startswith(nsmodes.PREFIX):
+            return nsmodes.check(mode, "network"), {}
         if mode.startswith("container:"):
             other = self.get(mode.split(":", 1)[1])
             if not other.running:
@@ -450,11 +519,15 @@ class Engine:
         if c.state.status != "running":
             return
         handled = self._exiting[c.id] = asyncio.get_running_loop().create_future()
+        self.scope_watch.exiting(c)
         result = read_exit_file(c)
         code, oom = exit_status(result, default_code)
         try:
-            if not result and await units.active_state(c.scope) == "active":
-                # The monitor died (killed alone?) but the workload lives on unsupervised.
+            # The monitor died (killed alone?) but the workload lives on unsupervised; or,
+            # in a pid namespace not its own (PidMode host, container:), the workload's
+            # end killed nothing else: what is left in the scope goes with it, as in runc.
+            shared_pid = c.config.pid_mode not in ("", "private")
+            if (not result or shared_pid) and await units.active_state(c.scope) == "active":
                 with contextlib.suppress(SdcError):
                     await units.kill(c.scope, signal.SIGKILL)
                 await units.wait_gone(c.scope, 10)
@@ -470,17 +543,26 @@ class Engine:
         try:
             for what, failure in zip(("releasing its units", "taking down its network"),
                                      await asyncio.gather(
-                                         units.release(c.name),
+                                         units.release(c.unit_base, c.config.cgroup_parent),
                                          self._network_down(c), return_exceptions=True),
                                      strict=True):
                 if isinstance(failure, Exception):
                     log.error("container %s: %s: %s", c.name, what, failure)
             self._released.add(c.id)
+            c.unit_name = ""  # its units are gone: the old name (if renamed) is free
+            # `systemctl stop` (machinectl terminate) is the admin's `docker stop`: no
+            # restart policy brings the container back, `unless-stopped` included.  The
+            # stop jobs of a shutdown are not one.  (Systemd announced the job before it
+            # answered the release above, so the watch has seen it by now.)
+            if self.scope_watch.stopped_elsewhere(c) and not await restart.system_stopping():
+                c.state.stop_requested = True
             if await self._save_or_retry(c):
                 await asyncio.to_thread(self._forget_exit_file, c)
             if c.state.oom_killed:
                 self.events.emit("container", "oom", c)
+            self.scope_watch.before_die(c, known=bool(result))
             self.events.emit("container", "die", c, exitCode=str(c.state.exit_code))
+            self.scope_watch.after_die(c)
             await self.hooks.exited(c)
         finally:
             fut = self._exits.pop(c.id, None)
@@ -601,6 +683,7 @@ class Engine:
         # As docker: a SIGKILL returns once the container is dead (its exit handled).
         fut = self._exits.setdefault(c.id, asyncio.get_running_loop().create_future()) \
             if number == signal.SIGKILL else None
+        self.scope_watch.signalled(c, number)
         await units.kill(c.scope, number)
         self.events.emit("container", "kill", c, signal=str(number))
         if fut is not None:
@@ -669,7 +752,7 @@ class Engine:
         await self._network_down(c)
         crashpoints.hit("rm-network-down")
         if c.id not in self._released and c.state.status != "created":
-            await units.release(c.name)
+            await units.release(c.unit_base, c.config.cgroup_parent)
         self._released.discard(c.id)
         self._remove_failed.discard(c.id)
         self._unsaved.discard(c.id)
@@ -677,6 +760,7 @@ class Engine:
         self.containers.pop(c.id, None)
         self._locks.pop(c.id, None)
         self._removal_done(c)
+        self.scope_watch.forget(c)
         self.events.emit("container", "destroy", c)
         if volumes or c.config.auto_remove:  # docker's --rm takes anonymous volumes too
             await asyncio.to_thread(self.volumes.remove_anonymous, c,
@@ -685,26 +769,36 @@ class Engine:
     # -- rename, pause ----------------------------------------------------------
 
     async def rename(self, ref: str, new_name: str) -> None:
-        """Rename stopped container REF to NEW_NAME."""
+        """Rename container REF to NEW_NAME, running or not.
+
+        systemd units cannot be renamed: a running container's scope and slice keep the
+        name they were made with (`unit_name`) until it next starts, and that name stays
+        taken meanwhile.  Its record, inspect, ps, events and the hosts files of its
+        networks use the new name at once."""
         c = self.get(ref)
         new = validate_name(new_name).lstrip("/")
         if new == c.name:
             raise Conflict(f"Renaming a container with the same name as its current name: {new}")
-        if new in self._names():
+        self._refuse_unit_name(new, renaming=c)
+        if new in self._names() and new != c.unit_name:
             raise Conflict(f'Conflict. The container name "/{new}" is already in use')
         async with self.lock(c):
             self.still_here(c)
-            if c.running:
-                # The scope (and its slice) is named after the container: systemd units
-                # cannot be renamed, so a running container keeps its name until it stops.
-                raise Conflict(f"cannot rename running container {c.name}: its systemd scope "
-                               f"{c.scope} is named after it; stop it first")
-            old, c.name = c.name, new
+            old, old_unit = c.name, c.unit_name
+            c.name = new
+            # Renamed back to the name its units carry, they are named after it again.
+            c.unit_name = "" if not c.running or new == (old_unit or old) else (old_unit or old)
             try:
                 await self.save(c)
             except BaseException:
-                c.name = old
+                c.name, c.unit_name = old, old_unit
                 raise
+            if c.running and self.network is not None:
+                try:
+                    await asyncio.to_thread(self.network.manager.rename, c.id, new)
+                except (SdcError, OSError) as e:
+                    log.error("container %s: renaming it in its networks' hosts files: %s",
+                              new, e)
         self.events.emit("container", "rename", c, oldName=f"/{old}")
 
     async def pause(self, ref: str, paused: bool = True) -> None:
@@ -762,6 +856,8 @@ class Engine:
 
     async def reconcile(self) -> None:
         """Load records and match them with what systemd and the kernel say now."""
+        if self._unlisten is None:
+            self._unlisten = systemd_bus.listen(self.scope_watch.on_systemd_signal)
         for c in await asyncio.to_thread(self.store.load_all):
             self.containers[c.id] = c
             if not c.running:
@@ -773,7 +869,7 @@ class Engine:
                                 c.name)
                     with contextlib.suppress(SdcError):
                         await units.kill(c.scope, signal.SIGKILL)
-                    await units.release(c.name)
+                    await units.release(c.unit_base, c.config.cgroup_parent)
                     c.state = ContainerState(status="exited", exit_code=255, finished_at=now(),
                                              error="the daemon died while starting it")
                     await self.save(c)

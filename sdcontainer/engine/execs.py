@@ -52,6 +52,7 @@ class ExecConfig:
     stdin: bool = False
     stdout: bool = True
     stderr: bool = True
+    privileged: bool = False  # every capability, no seccomp filter (exec --privileged)
 
 
 @dataclass
@@ -179,7 +180,7 @@ class ExecManager:
         try:
             answer, reader, writer = await monitor_client.request(
                 c.control_socket, op="exec", id=s.id, argv=cfg.argv, env=cfg.env, cwd=cfg.cwd,
-                user=cfg.user, tty=cfg.tty, stdin=cfg.stdin)
+                user=cfg.user, tty=cfg.tty, stdin=cfg.stdin, privileged=cfg.privileged)
         except SdcError:
             self._finish(c, s, 126)
             raise

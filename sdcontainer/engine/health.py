@@ -124,8 +124,10 @@ async def start_units(c: Container) -> None:
     ]
     service_props: units.Properties = [
         units.prop("Description", "s", f"healthcheck of sdcontainer {c.name}"),
-        units.prop("Type", "s", "oneshot"), units.prop("Slice", "s", units.slice_for(c.name)),
-        units.prop("ExecStart", "a(sasb)", [[cli, [cli, "healthcheck", "run", c.name], False]]),
+        units.prop("Type", "s", "oneshot"),
+        # Beside the scope: a CgroupParent slice is not ours, and ours is not made then.
+        units.prop("Slice", "s", units.slice_for(c.name, c.config.cgroup_parent)),
+        units.prop("ExecStart", "a(sasb)", [[cli, [cli, "healthcheck", "run", c.id], False]]),
         units.prop("TimeoutStartUSec", "t", (timeout_s + 30) * 1_000_000),
         units.prop("CollectMode", "s", "inactive-or-failed"),
         units.prop("SyslogIdentifier", "s", "sdcontainer-healthcheck"),
@@ -185,7 +187,7 @@ class HealthManager:
     async def exiting(self, c: Container) -> None:
         """C's workload is gone: stop its timer before its slice is released."""
         if c.config.healthcheck:
-            await stop_units(c.name)
+            await stop_units(c.unit_base)  # named when it started (a rename since keeps them)
 
     async def probe(self, ref: str) -> dict[str, Any]:
         """Run C's test once and fold the result in; the new State.Health."""

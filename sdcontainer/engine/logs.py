@@ -1,50 +1,72 @@
-"""Read a container's output back from the journal.
+"""Read a container's output back, from wherever its log driver put it.
 
-Entries carry CONTAINER_ID_FULL (see logsink.py), so every run of a
-container is found whatever its scope was called.  journalctl does the
-reading: it is the journal's own reader, handles rotation and remote
-journals, and `-f` waits with inotify.  A follow ends once the container
-has exited and the journal has been synced, so no last line is lost.
+journald: entries carry CONTAINER_ID_FULL (see runtime/logsink.py), so every
+run of a container is found whatever its scope was called.  journalctl does
+the reading: it is the journal's own reader, handles rotation and remote
+journals, and `-f` waits with inotify.  A follow ends once the container has
+exited and the journal has been synced, so no last line is lost.
+
+json-file and local: the container's JSON log files (engine/jsonlog.py).
+none: nothing to read, as docker says.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
 import json
-from collections.abc import AsyncIterator, Awaitable
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from typing import Any
 
+from ..errors import InvalidArgument, Unsupported
 from ..util import run
+from . import jsonlog
+from .logconfig import log_settings
+from .logentry import LogEntry, rfc3339
+from .records import Container
+
+__all__ = ["LogEntry", "check_readable", "parse_since", "read", "rfc3339"]
 
 
-@dataclass(frozen=True)
-class LogEntry:
-    """One piece of output."""
-
-    stream: int  # 1 stdout, 2 stderr
-    data: bytes  # with its newline, unless it was a partial message
-    timestamp_us: int
-
-
-def rfc3339(us: int) -> str:
-    """Microseconds since the epoch as docker's RFC 3339 with nanoseconds."""
-    t = datetime.datetime.fromtimestamp(us / 1e6, datetime.UTC)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{us % 1_000_000:06d}000Z"
-
-
-def parse_since(value: str | None) -> str | None:
-    """docker's since/until (unix seconds, possibly fractional) as journalctl's @SECONDS."""
+def parse_since(value: str | None) -> float | None:
+    """docker's since/until: unix seconds, possibly fractional (None: not given)."""
     if not value or value == "0":
         return None
     try:
-        return f"@{float(value):.6f}".rstrip("0").rstrip(".")
+        return float(value)
     except ValueError:
-        from ..errors import InvalidArgument
-
         raise InvalidArgument(f"invalid time value {value!r}") from None
+
+
+def check_readable(c: Container) -> None:
+    """Refuse to read C's logs if its driver keeps none (docker's words and status)."""
+    if log_settings(c.dir, c.config).driver == "none":
+        raise Unsupported("configured logging driver does not support reading")
+
+
+async def read(c: Container, *, tail: int | None = None, since: float | None = None,
+               until: float | None = None, follow: bool = False,
+               exited: Awaitable[Any] | None = None) -> AsyncIterator[LogEntry]:
+    """C's log entries from SINCE to UNTIL (unix seconds), the last TAIL only; with
+    FOLLOW, until EXITED completes.  Nothing for the none driver."""
+    settings = log_settings(c.dir, c.config)
+    if settings.file_based:
+        entries = jsonlog.read(settings.path, settings.max_file, tail=tail, since=since,
+                               until=until, follow=follow, exited=exited)
+    elif settings.driver == "journald":
+        entries = read_journal(c.id, tail=tail, since=since, until=until, follow=follow,
+                               exited=exited)
+    else:
+        return
+    # Closed at once if our reader stops early (a client gone): no journalctl stays.
+    async with contextlib.aclosing(entries):
+        async for entry in entries:
+            yield entry
+
+
+def _journal_time(seconds: float | None) -> str | None:
+    """Unix seconds as journalctl's @SECONDS."""
+    return None if seconds is None else f"@{seconds:.6f}".rstrip("0").rstrip(".")
 
 
 def _entry(raw: bytes) -> tuple[LogEntry, str] | None:
@@ -66,14 +88,15 @@ def _entry(raw: bytes) -> tuple[LogEntry, str] | None:
         str(fields.get("__CURSOR", ""))
 
 
-def _argv(container_id: str, tail: int | None, since: str | None, until: str | None,
-          follow: bool, after_cursor: str | None = None) -> list[str]:
+def _argv(container_id: str, tail: int | None, since_s: float | None,
+          until_s: float | None, follow: bool, after_cursor: str | None = None) -> list[str]:
     argv = ["journalctl", "--no-pager", "--all", "-o", "json", "-q",
             f"CONTAINER_ID_FULL={container_id}"]
     if after_cursor:
         argv.append(f"--after-cursor={after_cursor}")
     elif tail is not None:
         argv += ["-n", str(tail)]
+    since, until = _journal_time(since_s), _journal_time(until_s)
     if since:
         argv += ["--since", since]
     if until:
@@ -86,20 +109,27 @@ def _argv(container_id: str, tail: int | None, since: str | None, until: str | N
 async def _lines(argv: list[str]) -> AsyncIterator[bytes]:
     proc = await run.spawn(argv)
     assert proc.stdout is not None
+    done = False
     try:
         while line := await proc.stdout.readline():
             yield line
+        done = True
     finally:
-        if proc.returncode is None:
+        # At EOF journalctl is exiting by itself: kill() would poll() it and could reap it
+        # before asyncio's child watcher does ("Unknown child process pid N" warnings).
+        if not done and proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
         await proc.wait()
 
 
-async def read(container_id: str, *, tail: int | None = None, since: str | None = None,
-               until: str | None = None, follow: bool = False,
-               exited: Awaitable[Any] | None = None) -> AsyncIterator[LogEntry]:
-    """The container's log entries; with FOLLOW, until EXITED completes."""
+async def read_journal(container_id: str, *, tail: int | None = None,
+                       since: float | None = None, until: float | None = None,
+                       follow: bool = False,
+                       exited: Awaitable[Any] | None = None
+                       ) -> AsyncGenerator[LogEntry, None]:
+    """The journal's entries of container CONTAINER_ID; with FOLLOW, until EXITED
+    completes."""
     cursor = None
     if not follow or exited is None:
         async for line in _lines(_argv(container_id, tail, since, until, False)):

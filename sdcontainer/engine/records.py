@@ -87,6 +87,14 @@ class Container:
     config: ContainerConfig
     state: ContainerState = field(default_factory=ContainerState)
     network: dict[str, Any] = field(default_factory=dict)
+    # The name its running scope and slice were made with, when it was renamed since
+    # (systemd units cannot be renamed); "" while they carry NAME.  Cleared at its exit.
+    unit_name: str = ""
+
+    @property
+    def unit_base(self) -> str:
+        """The name in its units' names: sdcontainer-UNIT_BASE.scope and .slice."""
+        return self.unit_name or self.name
 
     @property
     def dir(self) -> Path:
@@ -118,7 +126,7 @@ class Container:
     @property
     def scope(self) -> str:
         """Its systemd scope unit."""
-        return paths.scope_name(self.name)
+        return paths.scope_name(self.unit_base)
 
     @property
     def running(self) -> bool:

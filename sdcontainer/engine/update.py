@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 
 from dbus_fast import Variant
 
-from .. import paths
 from ..errors import InvalidArgument
 from ..model.spec import RestartPolicy
 from ..systemd import units
@@ -103,7 +102,7 @@ async def set_scope_properties(c: Container, props: list[tuple[str, Variant]]) -
     if not props:
         return
     bus = await system_bus()
-    scope = paths.scope_name(c.name)
+    scope = c.scope
     await bus.manager("SetUnitProperties", "sba(sv)", [scope, True, props],
                       what=f"cannot update {scope}")
 

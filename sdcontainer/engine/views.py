@@ -10,11 +10,13 @@ import shlex
 import time
 from typing import Any
 
-from ..model.spec import ContainerConfig
+from ..model.spec import ContainerConfig, EndpointSpec
 from ..systemd import units
 from ..util import fileio, humanize
 from ..util.clock import unix_time
+from . import networking
 from .execs import ExecSession
+from .logconfig import log_settings
 from .records import Container
 
 
@@ -42,40 +44,55 @@ def network_settings(c: Container) -> dict[str, Any]:
     """NetworkSettings of inspect, in docker's shape."""
     networks: dict[str, Any] = {}
     interfaces = c.network.get("interfaces", []) if c.running else []
-    # A stopped container keeps its networks (docker's endpoints outlive the run),
-    # without addresses.
-    for i in c.network.get("interfaces", []):
-        up = c.running
-        networks[i["network"]] = {
-            "IPAMConfig": {"IPv4Address": c.config.ip} if c.config.ip and i["ifname"] == "eth0"
-            else None, "Links": [f"{x.split(':')[0]}:{x.split(':')[-1]}" for x in
-                                 c.config.links] or None,
-            "Aliases": c.config.aliases or None, "MacAddress": i["mac"] if up else "",
-            "NetworkID": i.get("network_id") or i["network"],
-            "EndpointID": i["host_ifname"] if up else "",
-            "Gateway": i["gateway"] if up else "", "IPAddress": i["ip"] if up else "",
-            "IPPrefixLen": i["prefixlen"] if up else 0, "IPv6Gateway": "",
-            "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DriverOpts": None,
-        }
-    if not networks and not c.running and not is_special_mode(c.config.network_mode):
-        # Created (or stopped): the networks it will join, with no address yet.
-        networks[c.config.network_mode] = {
-            "IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "MacAddress": c.config.mac,
-            "Aliases": c.config.aliases or None, "NetworkID": "", "EndpointID": "",
-            "IPAMConfig": {"IPv4Address": c.config.ip} if c.config.ip else None,
-        }
+    for i in interfaces:
+        asked = EndpointSpec(
+            i["network"], aliases=i.get("aliases") or [], links=i.get("links") or [],
+            ip=i.get("ipam_ip", ""), ip6=i.get("ipam_ip6", ""), mac=i["mac"],
+            link_local_ips=i.get("link_local_ips") or [], driver_opts=i.get("driver_opts") or {})
+        networks[i["network"]] = endpoint_json(i.get("network_id") or i["network"], asked) | {
+            "EndpointID": i["host_ifname"], "Gateway": i["gateway"], "IPAddress": i["ip"],
+            "IPPrefixLen": i["prefixlen"], "IPv6Gateway": i.get("gateway6", ""),
+            "GlobalIPv6Address": i.get("ip6", ""),
+            "GlobalIPv6PrefixLen": i.get("prefixlen6", 0)}
+    if not c.running:
+        # Created or stopped: the networks it joins at its next start (docker's endpoints
+        # outlive the run), with no address.
+        last = {i["network"]: i.get("network_id", "") for i in c.network.get("interfaces", [])}
+        for e in networking.plan(c.config):
+            networks[e.network] = endpoint_json(e.network_id or last.get(e.network, ""), e)
     first = interfaces[0] if interfaces else {}
     return {
         "Bridge": "", "SandboxKey": c.network.get("netns_path") or "" if c.running else "",
         "Ports": ports_json(c), "IPAddress": first.get("ip", ""),
         "IPPrefixLen": first.get("prefixlen", 0), "Gateway": first.get("gateway", ""),
-        "MacAddress": first.get("mac", ""), "Networks": networks,
+        "MacAddress": first.get("mac", ""), "GlobalIPv6Address": first.get("ip6", ""),
+        "GlobalIPv6PrefixLen": first.get("prefixlen6", 0),
+        "IPv6Gateway": first.get("gateway6", ""), "Networks": networks,
+    }
+
+
+def endpoint_json(network_id: str, asked: EndpointSpec) -> dict[str, Any]:
+    """One entry of NetworkSettings.Networks as docker shows it, with the settings
+    ASKED for and without an address (the caller adds those of a running endpoint)."""
+    ipam: dict[str, Any] = {}
+    if asked.ip:
+        ipam["IPv4Address"] = asked.ip
+    if asked.ip6:
+        ipam["IPv6Address"] = asked.ip6
+    if asked.link_local_ips:
+        ipam["LinkLocalIPs"] = list(asked.link_local_ips)
+    return {
+        "IPAMConfig": ipam or None, "Links": list(asked.links) or None,
+        "Aliases": list(asked.aliases) or None, "MacAddress": asked.mac,
+        "NetworkID": network_id, "EndpointID": "", "Gateway": "", "IPAddress": "",
+        "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+        "DriverOpts": dict(asked.driver_opts) or None,
     }
 
 
 def is_special_mode(mode: str) -> bool:
-    """Whether network mode MODE names no network (host, none, container:NAME)."""
-    return mode in ("", "host", "none") or mode.startswith("container:")
+    """Whether network mode MODE names no network (host, none, container:NAME, ns:/PATH)."""
+    return mode in ("", "host", "none") or mode.startswith(("container:", "ns:"))
 
 
 def state_name(c: Container, restarting: bool = False) -> str:
@@ -142,6 +159,8 @@ def host_mounts(cfg: ContainerConfig) -> list[dict[str, Any]] | None:
                 entry["BindOptions"] = {"Propagation": m.propagation}
         elif m.type == "volume" and m.name and not m.anonymous:
             entry["Source"] = m.name
+            if m.subpath:
+                entry["VolumeOptions"] = {"Subpath": m.subpath}
         if m.readonly:
             entry["ReadOnly"] = True
         out.append(entry)
@@ -184,7 +203,8 @@ def inspect(c: Container, restarting: bool = False) -> dict[str, Any]:
         "ResolvConfPath": c.network.get("resolv_path", ""),
         "HostsPath": c.network.get("hosts_path", ""),
         "HostnamePath": c.network.get("hostname_path", ""),
-        "LogPath": "",  # the journal has no file of its own per container
+        # json-file's (and local's) file; the journal has none per container.
+        "LogPath": log_settings(c.dir, cfg).path,
         "Args": cfg.argv[1:],
         "State": {
             "Status": state_name(c, restarting), "Running": st.status == "running",
@@ -208,7 +228,7 @@ def inspect(c: Container, restarting: bool = False) -> dict[str, Any]:
             "Binds": binds(cfg), "Mounts": host_mounts(cfg),
             "VolumesFrom": cfg.volumes_from or None,
             "Tmpfs": {m.target: m.mode for m in cfg.mounts if m.origin == "tmpfs"} or None,
-            "PortBindings": port_bindings(cfg),
+            "PortBindings": port_bindings(cfg), "PublishAllPorts": cfg.publish_all,
             "Links": [f"/{n}:/{c.name}/{a}" for n, _, a in
                       (link.partition(":") for link in cfg.links)] or None,
             "ExtraHosts": cfg.add_hosts or None, "Dns": cfg.dns, "DnsOptions": cfg.dns_options,
@@ -218,13 +238,14 @@ def inspect(c: Container, restarting: bool = False) -> dict[str, Any]:
             "ShmSize": cfg.shm_size or 64 * 1024 * 1024,
             "IpcMode": cfg.ipc_mode or "private", "UTSMode": cfg.uts_mode,
             "PidMode": cfg.pid_mode, "CgroupnsMode": cfg.cgroupns_mode or "host",
+            "CgroupParent": cfg.cgroup_parent,
             "DeviceCgroupRules": cfg.device_cgroup_rules or None,
             "Isolation": cfg.isolation, "Runtime": cfg.runtime or "sdcontainer",
             "VolumeDriver": cfg.volume_driver,
             "RestartPolicy": cfg.restart_policy.to_docker(),
             # docker-py reads the driver to decide whether it can fetch a detached run's
-            # output; journald is the one the engine accepts.
-            "LogConfig": {"Type": cfg.log_driver, "Config": cfg.log_opts},
+            # output: the one in use (engine/logconfig.py), as given.
+            "LogConfig": {"Type": cfg.log_driver or "journald", "Config": cfg.log_opts},
         },
         "Config": {
             "Hostname": cfg.hostname, "User": cfg.user, "Env": cfg.env, "Cmd": cfg.cmd,
@@ -237,7 +258,7 @@ def inspect(c: Container, restarting: bool = False) -> dict[str, Any]:
         },
         "NetworkSettings": network_settings(c),
         "Mounts": mounts_json(c),
-        "Systemd": {"Unit": c.scope, "Slice": units.slice_for(c.name)},
+        "Systemd": {"Unit": c.scope, "Slice": units.slice_for(c.unit_base, cfg.cgroup_parent)},
     }
 
 
@@ -249,5 +270,5 @@ def exec_inspect(s: ExecSession) -> dict[str, Any]:
         "Pid": s.pid, "OpenStdin": cfg.stdin, "OpenStdout": cfg.stdout,
         "OpenStderr": cfg.stderr,
         "ProcessConfig": {"entrypoint": cfg.argv[0], "arguments": cfg.argv[1:], "tty": cfg.tty,
-                          "user": cfg.user, "privileged": False},
+                          "user": cfg.user, "privileged": cfg.privileged},
     }

@@ -261,10 +261,27 @@ class VolumeStore:
                 raise SdcError(f"error while mounting volume '{target}': {e}") from e
 
     def prepare(self, mounts: Iterable[MountSpec]) -> None:
-        """Mount every volume among MOUNTS that needs it (before a container starts)."""
+        """Mount every volume among MOUNTS that needs it (before a container starts), and
+        check that each subpath exists inside its volume."""
         for m in mounts:
             if m.type == "volume":
                 self.ensure_mounted(m.name)
+                if m.subpath:
+                    self.check_subpath(m)
+
+    def check_subpath(self, m: MountSpec) -> None:
+        """Refuse a subpath that is missing or leaves its volume through a symlink: a
+        container writes the volume, and the bind mount would follow a link to the host.
+        (Checked at start, as dockerd does; a container swapping a directory for a link in
+        the instant before the launcher mounts it is not covered.)"""
+        root = os.path.realpath(self.mountpoint(self.get(m.name)))
+        real = os.path.realpath(m.source)
+        if os.path.commonpath([root, real]) != root:
+            raise InvalidArgument(f"cannot access path {m.subpath!r} of volume {m.name}: it "
+                                  "leaves the volume")
+        if not os.path.exists(real):
+            raise InvalidArgument(f"cannot access path {m.subpath!r} of volume {m.name}: no "
+                                  "such file or directory")
 
     # -- removal ------------------------------------------------------------------
 
@@ -306,14 +323,17 @@ class VolumeStore:
                 except SdcError as e:
                     log.error("container %s: removing volume %s: %s", c.name, m.name, e)
 
-    def prune(self, containers: Iterable[Container], labels: Iterable[str] = ()
-              ) -> tuple[list[str], int]:
-        """Remove every volume no container uses (with all of LABELS); the names and
-        the bytes reclaimed."""
+    def prune(self, containers: Iterable[Container], labels: Iterable[str] = (),
+              named_too: bool = True) -> tuple[list[str], int]:
+        """Remove every volume no container uses (with all of LABELS); named ones only
+        if NAMED_TOO (docker's API 1.42 and later prune anonymous volumes unless asked
+        for all).  The names and the bytes reclaimed."""
         containers, labels = list(containers), list(labels)
         gone, reclaimed = [], 0
         for v in self.all():
             if users(v.name, containers) or not label_match(v.labels, labels):
+                continue
+            if not v.anonymous and not named_too:
                 continue
             try:
                 reclaimed += self.remove(v.name, containers)
@@ -335,20 +355,25 @@ class VolumeStore:
     # -- containers' mounts -------------------------------------------------------
 
     def resolve(self, mounts: list[MountSpec], image_volumes: Iterable[str],
-                inherited: list[MountSpec]) -> list[MountSpec]:
+                inherited: list[MountSpec], driver: str = "") -> list[MountSpec]:
         """A create's mounts with every volume made and pointed at: named ones created
         if missing, `-v /path` and the image's VOLUMEs as anonymous volumes, and
-        INHERITED (--volumes-from) where nothing else mounts on that target."""
+        INHERITED (--volumes-from) where nothing else mounts on that target.  DRIVER
+        (HostConfig.VolumeDriver) is the driver of the volumes made here, as with
+        docker: a volume that exists keeps its own, so only a new one can refuse it."""
         out: list[MountSpec] = []
         made: list[Volume] = []
         try:
             for m in mounts:
                 if m.type == "volume":
-                    v = self.create(m.name or None, anonymous=not m.name)
+                    # An existing one keeps its driver; create checks the name.
+                    known = self._load(m.name) if m.name and NAME_RE.fullmatch(m.name) else None
+                    v = known or self.create(m.name or None, driver, anonymous=not m.name)
                     if not m.name:
                         made.append(v)
-                    m = replace(m, source=str(self.mountpoint(v)), name=v.name,
-                                anonymous=not m.name)
+                    source = self.mountpoint(v)
+                    m = replace(m, source=str(source / m.subpath if m.subpath else source),
+                                name=v.name, anonymous=not m.name)
                 out.append(m)
             taken = {norm(m.target) for m in out}
             for m in inherited:
@@ -357,7 +382,7 @@ class VolumeStore:
                     taken.add(norm(m.target))
             for target in image_volumes:
                 if norm(target) not in taken:
-                    v = self.create(None, anonymous=True)
+                    v = self.create(None, driver, anonymous=True)
                     made.append(v)
                     out.append(MountSpec("volume", norm(target), str(self.mountpoint(v)),
                                          name=v.name, anonymous=True))

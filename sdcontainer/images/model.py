@@ -103,6 +103,8 @@ class Image:
     raw_config: dict[str, Any]
     manifest_digest: str = ""
     """Digest of the manifest this image was stored with."""
+    parent: str = ""
+    """The local image this one was committed or built from ("" if none or removed)."""
 
     @property
     def short_id(self) -> str:

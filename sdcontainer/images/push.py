@@ -59,7 +59,7 @@ def push(store: ImageStore, ref: str, *, progress: Callable[[Progress], None] | 
             report(Progress(short, "Pushing", 0, desc.size))
         _upload(client, store, repo, scope, desc.digest, desc.size)
         if not quiet:
-            report(Progress(short, "Pushed", desc.size, desc.size))
+            report(Progress(short, "Pushed"))  # no numbers: docker prints it off a terminal
     with client.request("PUT", f"/v2/{repo}/manifests/{tag}", scope,
                         {"Content-Type": manifest.media_type or mt.DOCKER_MANIFEST,
                          "Content-Length": str(len(body))}, body) as resp:
@@ -98,3 +98,15 @@ def _upload(client: RegistryClient, store: ImageStore, repo: str, scope: str, di
             raise RegistryError(f"{client.registry}/{repo}: blob {digest}: {resp.status} "
                                 f"{_error_text(answer)}")
     logger.debug("pushed %s (%d bytes) to %s/%s", digest, size, client.registry, repo)
+
+
+def local_tags(store: ImageStore, name: str) -> list[str]:
+    """NAME:TAG for each tag of repository NAME in the store (what a push with no tag
+    sends, as dockerd does), sorted."""
+    want = parse_reference(name, store.config.default, default_tag=False)
+    if want.tag is not None or want.digest is not None:
+        return [name]
+    tags = {r.tag for img in store.list() for r in
+            (parse_reference(t, store.config.default) for t in img.repo_tags)
+            if r.name == want.name and r.tag}
+    return [f"{name}:{t}" for t in sorted(t for t in tags if t)]

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from sdcontainer.errors import RegistryError
+from sdcontainer.errors import ManifestUnknown, RegistryError
 from sdcontainer.images import mediatypes as mt
 from sdcontainer.images.config import RegistriesConfig
 from sdcontainer.images.reference import DOCKER_HUB
@@ -331,7 +331,7 @@ class RegistryClient:
             limit = size if size is not None else mt.MAX_MANIFEST
             body = resp.read_capped(limit, f"manifest {repo}:{reference}")
             if resp.status != 200:
-                raise RegistryError(
+                raise (ManifestUnknown if resp.status == 404 else RegistryError)(
                     f"{self.registry}/{repo}: manifest {reference}: {resp.status} "
                     f"{_error_text(body)}"
                 )

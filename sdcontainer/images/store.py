@@ -43,7 +43,7 @@ from sdcontainer.images.digest import check_digest, copy_verified, hex_of, sha25
 from sdcontainer.images.extract import Limits, extract_layer
 from sdcontainer.images.model import Image, ImageConfig
 from sdcontainer.images.reference import Reference, is_image_id, parse_reference
-from sdcontainer.util import crashpoints
+from sdcontainer.util import clock, crashpoints
 from sdcontainer.util.fileio import write_json_atomic
 
 logger = logging.getLogger(__name__)
@@ -280,13 +280,16 @@ class ImageStore:
         tags: Sequence[Reference] = (),
         repo_digest: str | None = None,
         hidden: bool = False,
+        parent: str = "",
     ) -> Image:
         """Record an image whose manifest, config and layers are all stored.
 
         The manifest is stored as given (its digest names it).  Every layer
         listed in the config must already be unpacked; TAGS move to this image.
         HIDDEN marks a new image as a build's intermediate step: `list` leaves it
-        out while it has no tag (as docker hides intermediate images).
+        out while it has no tag (as docker hides intermediate images).  PARENT is the
+        local image a commit or build step made this one from (docker's Parent: store
+        metadata, not part of the config).
         """
         manifest_digest = self.put_blob(manifest)
         doc = mt.parse_manifest(manifest, manifest_digest)
@@ -303,6 +306,8 @@ class ImageStore:
             elif not hidden:
                 rec.pop("hidden", None)
             rec["manifest"] = manifest_digest
+            if parent and parent != config_digest:
+                rec["parent"] = parent
             rec.setdefault("added", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
             if repo_digest and repo_digest not in rec["repo_digests"]:
                 rec["repo_digests"].append(repo_digest)
@@ -337,6 +342,8 @@ class ImageStore:
             os=str(cfg.get("os") or ""),
             raw_config=cfg,
             manifest_digest=str(rec.get("manifest", "")),
+            # Only while the parent is still here (a removed one is no one's parent).
+            parent=rec["parent"] if rec.get("parent") in state["images"] else "",
         )
 
     def _find(self, ref_or_id: str, state: dict[str, Any]) -> tuple[str, Reference | None]:
@@ -526,7 +533,8 @@ class ImageStore:
             with open(self.blob_path(blob), "rb") as f:
                 media = mt.layer_media_type(_head(f))
             diff_id = self.unpack_layer(blob, None, f"imported layer {blob}")
-            now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            # Sub-second, as docker's: the before/since filters order images by it.
+            now = clock.now()
             cfg: dict[str, Any] = {
                 "architecture": architecture or host_arch(),
                 "os": os_name,
@@ -566,13 +574,15 @@ class ImageStore:
         return builtins.list(doc.layers)
 
     def add_config_image(self, cfg: dict[str, Any], layers: Sequence[mt.Descriptor], *,
-                         tags: Sequence[Reference] = (), hidden: bool = False) -> Image:
-        """Store image config CFG over LAYERS (all stored and unpacked) and record it."""
+                         tags: Sequence[Reference] = (), hidden: bool = False,
+                         parent: str = "") -> Image:
+        """Store image config CFG over LAYERS (all stored and unpacked) and record it
+        (PARENT: the image it was made from, see add_image)."""
         cfg_bytes = json.dumps(cfg, sort_keys=True, separators=(",", ":")).encode()
         cfg_digest = self.put_blob(cfg_bytes)
         manifest = mt.build_manifest(
             mt.Descriptor(mt.OCI_CONFIG, cfg_digest, len(cfg_bytes)), builtins.list(layers))
-        return self.add_image(manifest, tags=tags, hidden=hidden)
+        return self.add_image(manifest, tags=tags, hidden=hidden, parent=parent)
 
     # -- registry and archives (in their own modules) ----------------------------
 

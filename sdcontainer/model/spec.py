@@ -21,6 +21,11 @@ def from_dict(cls: type[T], data: dict[str, Any]) -> T:
     return cls(**{k: v for k, v in data.items() if k in names})
 
 
+# docker's bind propagation modes (-v SRC:DST:rslave, BindOptions.Propagation); a bind
+# without one is rprivate.
+BIND_PROPAGATIONS = ("rprivate", "private", "rslave", "slave", "rshared", "shared")
+
+
 @dataclass(frozen=True)
 class MountSpec:
     """A volume: a bind mount of a host path, or a tmpfs."""
@@ -35,12 +40,14 @@ class MountSpec:
     # string of a Binds or Tmpfs entry.
     origin: str = ""
     mode: str = ""
-    propagation: str = ""  # as given: "" | rprivate | private (what a volume always is)
+    propagation: str = ""  # a bind's, as given: "" (rprivate) or one of BIND_PROPAGATIONS
     # type "volume": SOURCE is the volume's _data directory, NAME the volume's name;
     # ANONYMOUS volumes go with `rm -v`; NOCOPY skips copying the image's files up.
     name: str = ""
     anonymous: bool = False
     nocopy: bool = False
+    # type "volume", VolumeOptions.Subpath: SOURCE is this directory inside the volume.
+    subpath: str = ""
 
     @classmethod
     def load(cls, data: dict[str, Any]) -> MountSpec:
@@ -145,6 +152,29 @@ class RestartPolicy:
 
 
 @dataclass
+class EndpointSpec:
+    """docker's EndpointSettings for one network a container joins (NetworkingConfig at
+    create, EndpointConfig at connect): kept in the record, applied at every start.
+    NETWORK is the network's name, NETWORK_ID its id when known; LINKS are
+    "target:alias" names on that network; IP a fixed IPv4 address; MAC a fixed MAC."""
+
+    network: str
+    network_id: str = ""
+    aliases: list[str] = field(default_factory=list)
+    links: list[str] = field(default_factory=list)
+    ip: str = ""
+    mac: str = ""
+    driver_opts: dict[str, str] = field(default_factory=dict)
+    link_local_ips: list[str] = field(default_factory=list)
+    ip6: str = ""  # a fixed IPv6 address (networks with an IPv6 subnet)
+
+    @classmethod
+    def load(cls, data: Any) -> EndpointSpec:
+        """From the JSON form (an EndpointSpec already is one)."""
+        return data if isinstance(data, EndpointSpec) else from_dict(cls, data)
+
+
+@dataclass
 class ContainerConfig:
     """A container's configuration: the engine's create input, and its record.
 
@@ -176,8 +206,13 @@ class ContainerConfig:
     network_mode: str = ""
     labels: dict[str, str] = field(default_factory=dict)
     publish: list[PortMapping] = field(default_factory=list)
+    publish_all: bool = False  # -P: every exposed port on a free host port, at each start
     links: list[str] = field(default_factory=list)  # "name[:alias]"
     aliases: list[str] = field(default_factory=list)
+    # Per-network endpoint settings: the first network's (network_mode) if given, and
+    # every further network the container joins at start (connected while stopped
+    # or given at create); aliases, ip and mac above apply to the first network too.
+    endpoints: list[EndpointSpec] = field(default_factory=list)
     dns: list[str] = field(default_factory=list)
     dns_search: list[str] = field(default_factory=list)
     dns_options: list[str] = field(default_factory=list)
@@ -201,16 +236,20 @@ class ContainerConfig:
     memory_swap: int = 0  # 0: not given; -1: unlimited
     memory_swappiness: int | None = None
     shm_size: int = 0  # bytes of /dev/shm; 0: the default, 64 MiB
-    ipc_mode: str = ""  # "" | private | shareable | host | container:NAME
-    uts_mode: str = ""  # "" | host
-    pid_mode: str = ""  # "" | private
+    ipc_mode: str = ""  # "" | private | shareable | host | container:NAME | ns:/PATH
+    uts_mode: str = ""  # "" | private | host | container:NAME | ns:/PATH
+    pid_mode: str = ""  # "" | private | host | container:NAME
     cgroupns_mode: str = ""  # "" (the host's) | host | private
+    cgroup_parent: str = ""  # a systemd slice the scope goes in; "" its own slice
     isolation: str = ""
     runtime: str = ""
     volume_driver: str = ""
     device_cgroup_rules: list[str] = field(default_factory=list)
     log_driver: str = "journald"
     log_opts: dict[str, str] = field(default_factory=dict)
+    # Kubernetes' CRI: an absolute path the supervisor also writes every output line to,
+    # in the CRI log format (runtime/logsink.CriFile); "" none.
+    cri_log_path: str = ""
     volumes_from: list[str] = field(default_factory=list)  # CONTAINER[:ro|:rw], as given
 
     @property
@@ -225,6 +264,7 @@ class ContainerConfig:
         config.mounts = [MountSpec.load(m) if isinstance(m, dict) else m for m in config.mounts]
         config.devices = [Device.load(d) for d in config.devices]
         config.publish = [PortMapping.load(p) for p in config.publish]
+        config.endpoints = [EndpointSpec.load(e) for e in config.endpoints]
         config.healthcheck = Healthcheck.load(config.healthcheck)
         config.restart_policy = RestartPolicy.load(config.restart_policy)
         return config
@@ -269,10 +309,19 @@ class LaunchSpec:
     userns_base: int = 0  # --userns=auto: container root is this host uid/gid
     userns_size: int = 0
     ipc: str = "new"  # "new" | "host" | path of an ipc namespace to join
-    uts: str = "new"  # "new" | "host"
+    uts: str = "new"  # "new" | "host" | path of a uts namespace to join (no sethostname)
+    pid: str = "new"  # "new" | "host" | path of a pid namespace to join
     cgroupns: str = "host"  # "host" | "new"
     cpus: list[int] = field(default_factory=list)  # CPUs the workload may run on; [] all
     shm_size: int = 0  # bytes; 0: 64 MiB
+    # Where output goes besides attached clients (runtime/logsink.py): LOG_DRIVER
+    # "journald" | "none" | "json-file" (JSON_LOG: its file, rotated at LOG_MAX_SIZE
+    # bytes, 0 never, keeping LOG_MAX_FILE files); CRI_LOG_PATH: also a CRI log file.
+    log_driver: str = "journald"
+    json_log: str = ""
+    log_max_size: int = 0
+    log_max_file: int = 1
+    cri_log_path: str = ""
 
     @classmethod
     def load(cls, data: dict[str, Any]) -> LaunchSpec:

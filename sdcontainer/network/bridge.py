@@ -20,6 +20,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 from sdcontainer.errors import Conflict, SdcError
 
 VETH_PREFIX = "sdcv"
+IFA_F_NODAD = 0x02  # linux/if_addr.h: no duplicate address detection
 
 
 def random_mac() -> str:
@@ -119,22 +120,50 @@ class Netlink:
         self.ipr.brport("set", index=idx, mode=1)
 
     def configure_inside(self, ifname: str, ip: str, prefixlen: int, gateway: str | None,
-                         mtu: int) -> None:
-        """Address IFNAME (this socket's namespace), bring it up, add the default route."""
+                         mtu: int, link_local: tuple[str, ...] = (),
+                         v6: tuple[str, int, str | None] | None = None) -> None:
+        """Address IFNAME (this socket's namespace), bring it up, add the default route.
+        LINK_LOCAL addresses (169.254/16) are added beside the network's; V6 is an IPv6
+        (address, prefix length, gateway for the default route or None)."""
         idx = self.index(ifname)
         if idx is None:
             raise SdcError(f"{ifname} is missing in the container's namespace")
         self.ipr.addr("add", index=idx, address=ip, prefixlen=prefixlen)
+        for extra in link_local:
+            self.ipr.addr("add", index=idx, address=extra, prefixlen=16)
+        if v6 is not None:
+            # No duplicate address detection: IPAM hands the address out once, and DAD
+            # would keep it unusable for a second after start.
+            self.ipr.addr("add", index=idx, address=v6[0], prefixlen=v6[1], flags=IFA_F_NODAD)
         self.ipr.link("set", index=idx, state="up", mtu=mtu)
         if gateway is not None:
             self.ipr.route("add", dst="0.0.0.0/0", gateway=gateway, oif=idx)
+        if v6 is not None and v6[2] is not None:
+            self.ipr.route("add", dst="::/0", gateway=v6[2], oif=idx, family=socket.AF_INET6)
 
-    def default_route(self, ifname: str, gateway: str) -> None:
-        """Make the default route (of this socket's namespace) go via GATEWAY on IFNAME."""
+    def add_address6(self, ifname: str, address: str, prefixlen: int) -> None:
+        """Give IFNAME (a bridge) an IPv6 address, if it has not got it yet."""
+        idx = self.index(ifname)
+        if idx is None:
+            raise SdcError(f"{ifname} does not exist")
+        try:
+            self.ipr.addr("add", index=idx, address=address, prefixlen=prefixlen,
+                          flags=IFA_F_NODAD)
+        except NetlinkError as e:
+            if e.code != errno.EEXIST:
+                raise SdcError(f"cannot give {ifname} address {address}: "
+                               f"{os.strerror(e.code)}") from None
+
+    def default_route(self, ifname: str, gateway: str, gateway6: str = "") -> None:
+        """Make the default route (of this socket's namespace) go via GATEWAY on IFNAME,
+        and the IPv6 one via GATEWAY6 if given."""
         idx = self.index(ifname)
         if idx is None:
             raise SdcError(f"{ifname} is missing in the container's namespace")
         self.ipr.route("replace", dst="0.0.0.0/0", gateway=gateway, oif=idx)
+        if gateway6:
+            self.ipr.route("replace", dst="::/0", gateway=gateway6, oif=idx,
+                           family=socket.AF_INET6)
 
     def loopback_up(self) -> None:
         """Bring lo up (a fresh namespace has it down)."""

@@ -1,7 +1,8 @@
 """The per-container /etc/hosts, /etc/resolv.conf and /etc/hostname.
 
-Name resolution between containers is done with hosts files, not an embedded
-DNS server (docker's 127.0.0.11): see docs/networking.md for why.  The files
+Name resolution between containers is done with hosts files first; on user
+networks an embedded DNS server on the gateway (dns.py) answers programs that
+ask DNS directly: see docs/networking.md for why both.  The files
 are bind-mounted into containers one by one, so an update must keep the
 inode: hosts files of running containers are rewritten in place, never
 replaced by rename.
@@ -90,13 +91,15 @@ def _is_loopback(addr: str) -> bool:
 
 
 def render_resolv(host_text: str, *, dns: list[str], search: list[str], options: list[str],
-                  fallback: Iterable[str], keep_loopback: bool) -> str:
+                  fallback: Iterable[str], keep_loopback: bool, embedded: str = "") -> str:
     """A container's resolv.conf derived from the host's.
 
     Loopback nameservers are dropped unless the container shares the host's
     namespace (KEEP_LOOPBACK): inside its own namespace 127.0.0.x is the
     container itself.  If none remain, FALLBACK (from the configuration) is
     used.  --dns, --dns-search and --dns-option replace the host's values.
+    EMBEDDED, the embedded DNS server of a user network (its gateway), comes
+    first, before --dns servers too (docker's server forwards to those).
     """
     servers: list[str] = []
     host_search: list[str] = []
@@ -116,6 +119,8 @@ def render_resolv(host_text: str, *, dns: list[str], search: list[str], options:
         servers = list(dns)
     elif not servers:
         servers = list(fallback)
+    if embedded:
+        servers = [embedded, *(s for s in servers if s != embedded)]
     out = [f"nameserver {s}\n" for s in servers]
     if search or host_search:
         out.append(f"search {' '.join(search or host_search)}\n")

@@ -89,7 +89,7 @@ class Ipam:
 
     def members(self, network: str) -> list[Member]:
         """Members of NETWORK, ordered by address."""
-        out = [Member(cid, m["name"], m["ip"], tuple(m.get("aliases", ())))
+        out = [Member(cid, m["name"], m["ip"], tuple(m.get("aliases", ())), ip6=m.get("ip6", ""))
                for cid, m in self._raw_members(network).items()]
         return sorted(out, key=lambda m: ipaddress.ip_address(m.ip))
 
@@ -111,6 +111,8 @@ class Ipam:
         subnet = ipaddress.ip_network(net.subnet)
         used = {ipaddress.ip_address(m["ip"]) for m in members.values()}
         used.add(ipaddress.ip_address(net.gateway))
+        # AuxiliaryAddresses are taken by devices outside our view (docker's meaning).
+        used |= {ipaddress.ip_address(a) for a in net.aux_addresses.values()}
         if want is not None:
             addr = ipaddress.ip_address(want)
             if addr not in subnet or addr in (subnet.network_address, subnet.broadcast_address):
@@ -118,9 +120,17 @@ class Ipam:
             if addr in used:
                 raise Conflict(f"address {want} is already in use on network {net.name}")
         else:
-            free = self._next_free(subnet, used, last)
+            # Automatic addresses come from IPRange when the network has one.
+            first = int(subnet.network_address) + 1
+            end = int(subnet.broadcast_address)  # exclusive: the broadcast address
+            if net.ip_range:
+                pool = ipaddress.ip_network(net.ip_range)
+                first = max(first, int(pool.network_address))
+                end = min(end, int(pool.broadcast_address) + 1)
+            free = self._next_free(first, end, used, last)
             if free is None:
-                raise Conflict(f"no free address left on network {net.name} ({net.subnet})")
+                where = net.ip_range or net.subnet
+                raise Conflict(f"no free address left on network {net.name} ({where})")
             addr = free
             # The cursor first: a cursor ahead of the members is harmless.
             store.write_json(self._cursor_path(net.name), {"last": str(addr)})
@@ -129,11 +139,10 @@ class Ipam:
         return str(addr)
 
     @staticmethod
-    def _next_free(subnet: ipaddress.IPv4Network | ipaddress.IPv6Network,
+    def _next_free(first: int, end: int,
                    used: set[ipaddress.IPv4Address | ipaddress.IPv6Address],
                    last: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-        first = int(subnet.network_address) + 1
-        end = int(subnet.broadcast_address)  # exclusive: the broadcast address
+        """The first unused address after LAST in [FIRST, END), wrapping around."""
         size = end - first
         if size <= 0:
             return None
@@ -146,6 +155,34 @@ class Ipam:
                 return cand
         return None
 
+    def allocate6(self, net: NetworkRecord, container_id: str, want: str | None = None) -> str:
+        """Give CONTAINER_ID, already holding an IPv4 address on NET, an IPv6 address
+        there too (WANT if given): the lowest free one of the IPv6 IPRange or subnet."""
+        members = self._raw_members(net.name)
+        own = members.get(container_id)
+        if own is None:
+            raise Conflict(f"container holds no address on network {net.name}")
+        subnet = ipaddress.IPv6Network(net.subnet6)
+        used = {ipaddress.ip_address(m["ip6"]) for m in members.values() if m.get("ip6")}
+        used.add(ipaddress.ip_address(net.gateway6))
+        used |= {ipaddress.ip_address(a) for a in net.aux_addresses.values()}
+        if want is not None:
+            addr = ipaddress.ip_address(want)
+            if addr not in subnet or addr == subnet.network_address:
+                raise InvalidArgument(f"address {want} is not usable in {net.subnet6}")
+            if addr in used:
+                raise Conflict(f"address {want} is already in use on network {net.name}")
+        else:
+            pool = ipaddress.IPv6Network(net.ip_range6) if net.ip_range6 else subnet
+            first = max(int(subnet.network_address) + 1, int(pool.network_address))
+            end = int(pool.broadcast_address) + 1
+            free = self._next_free(first, end, used, None)
+            if free is None:
+                raise Conflict(f"no free IPv6 address left on network {net.name}")
+            addr = free
+        store.write_json(self._member_path(net.name, container_id), {**own, "ip6": str(addr)})
+        return str(addr)
+
     def release(self, network: str, container_id: str) -> bool:
         """Forget CONTAINER_ID's address on NETWORK; False if it had none.
 
@@ -153,6 +190,12 @@ class Ipam:
         """
         self._cursor(network)  # an older record's members become files first
         return store.remove(self._member_path(network, container_id))
+
+    def rename(self, network: str, container_id: str, name: str) -> None:
+        """CONTAINER_ID is called NAME now (its address stays): peers' hosts files say so."""
+        member = self._raw_members(network).get(container_id)
+        if member is not None:
+            store.write_json(self._member_path(network, container_id), {**member, "name": name})
 
     def owners(self) -> dict[str, list[str]]:
         """Container id -> networks it holds an address on."""

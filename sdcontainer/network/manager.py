@@ -23,15 +23,16 @@ from sdcontainer.util import crashpoints
 from . import nsutil, ports
 from .bridge import VETH_PREFIX, Netlink, random_mac, set_sysctl
 from .config import NetworkConfig
+from .dns import EmbeddedDns
 from .endpoint import Endpoint, EndpointStore
 from .firewall import Firewall, NetRules
 from .ipam import Ipam
 from .model import (
     CONTAINER_ID_RE,
     DEFAULT_NETWORK,
-    HOST_NAME_RE,
     Attachment,
     AttachRequest,
+    EndpointSettings,
     Interface,
     Member,
     NetworkRecord,
@@ -73,6 +74,12 @@ class NetworkManager:
         self._held: dict[str, list[socket.socket]] = {}
         self._netns_dir_ready = False
         self._bridges_done: set[str] = set()
+
+    def use_dns(self, server: EmbeddedDns | None) -> None:
+        """Serve names on user networks with SERVER (dns.py) from now on: set before
+        reconcile, which starts the servers of the networks whose bridges exist."""
+        with self.lock.hold():
+            self.names.dns = server
 
     def check_subnet(self) -> None:
         """Refuse to start when the host already routes into the default network's subnet
@@ -118,6 +125,15 @@ class NetworkManager:
         set_sysctl("/proc/sys/net/ipv4/ip_forward", "1")
         set_sysctl(f"/proc/sys/net/ipv4/conf/{net.bridge}/route_localnet", "1")
         self.firewall.add_network(NetRules(net.bridge, net.subnet, net.internal))
+        if net.subnet6:
+            # IPv6 stays on the bridge: containers reach each other and the host; we
+            # turn on no IPv6 forwarding (that would change how the host takes router
+            # advertisements), so nothing is routed or NATed out.
+            self.nl.add_address6(net.bridge, net.gateway6,
+                                 ipaddress.ip_network(net.subnet6).prefixlen)
+        if net.user_defined and self.names.dns is not None:
+            # The network's DNS server, from the moment its bridge has the gateway.
+            self.names.dns.serve(net.name, net.bridge, net.gateway, self.names.zone(net.name))
         self._bridges_done.add(net.bridge)
 
     def _container_files(self, container_id: str) -> tuple[Path, Path, Path]:
@@ -158,9 +174,19 @@ class NetworkManager:
             return self.networks.get(name)
 
     def members(self, name: str) -> list[Member]:
-        """The containers on a network."""
+        """The containers on a network, with their MAC address and endpoint (the
+        host-side veth) from their endpoint records."""
         with self.lock.hold():
-            return self.ipam.members(self.networks.get(name).name)
+            net = self.networks.get(name).name
+            out = []
+            for m in self.ipam.members(net):
+                ep = self.endpoints.get(m.container_id)
+                iface = next((i for i in ep.attachment.interfaces if i.network == net),
+                             None) if ep is not None else None
+                if iface is not None:
+                    m = dataclasses.replace(m, mac=iface.mac, endpoint_id=iface.host_ifname)
+                out.append(m)
+            return out
 
     def remove_network(self, name: str) -> None:
         """Remove a user network; Conflict while containers are attached to it."""
@@ -173,6 +199,8 @@ class NetworkManager:
         attached = self.ipam.members(net.name)
         if attached:
             raise Conflict(f"network {net.name} has {len(attached)} attached container(s)")
+        if self.names.dns is not None:
+            self.names.dns.stop(net.name)
         self.nl.delete_link(net.bridge)
         self.firewall.remove_network(NetRules(net.bridge, net.subnet, net.internal))
         self._bridges_done.discard(net.bridge)
@@ -232,14 +260,8 @@ class NetworkManager:
         self._held[cid] = socks
         ifaces = []
         for i, net in enumerate(nets):
-            aliases = tuple(req.aliases) if net.user_defined else ()
-            ip = self.ipam.allocate(net, cid, req.name, aliases, req.ip if i == 0 else None)
-            mac = req.mac.lower() if (i == 0 and req.mac) else random_mac()
             host_if = self._free_veth_name(f"{VETH_PREFIX}{cid[:8]}{i if i else ''}")
-            ifaces.append(Interface(network=net.name, network_id=net.id, ifname=f"eth{i}",
-                                    host_ifname=host_if, ip=ip,
-                                    prefixlen=ipaddress.ip_network(net.subnet).prefixlen,
-                                    gateway=net.gateway, mac=mac))
+            ifaces.append(self._new_interface(net, cid, req.name, req.effective(i), i, host_if))
         crashpoints.hit("ip-allocated")
         hosts_p, resolv_p, hostname_p = self._container_files(cid)
         netns = self.netns_dir / cid
@@ -261,7 +283,8 @@ class NetworkManager:
                                  iface.mac, self.config.mtu)
             for i, iface in enumerate(ifaces):
                 inner.nl.configure_inside(iface.ifname, iface.ip, iface.prefixlen,
-                                          iface.gateway if i == 0 else None, self.config.mtu)
+                                          iface.gateway if i == 0 else None, self.config.mtu,
+                                          iface.link_local_ips, _v6(iface, i == 0))
             crashpoints.hit("veth-up")
         finally:
             inner.close()
@@ -271,6 +294,25 @@ class NetworkManager:
         self.names.write_all(ep, keep_loopback=False)
         self.names.refresh_peers(ep, [n.name for n in nets if n.user_defined])
         return att
+
+    def _new_interface(self, net: NetworkRecord, cid: str, name: str, s: EndpointSettings,
+                       n: int, host_ifname: str) -> Interface:
+        """An address on NET for CID (recorded in IPAM) and the interface ethN it gets."""
+        # Network-scoped aliases resolve only on user networks, as in docker.
+        if s.ip6 and not net.subnet6:
+            raise InvalidArgument(f"network {net.name} has no IPv6 subnet for address {s.ip6}")
+        ip = self.ipam.allocate(net, cid, name, s.aliases if net.user_defined else (),
+                                s.ip or None)
+        ip6 = self.ipam.allocate6(net, cid, s.ip6 or None) if net.subnet6 else ""
+        return Interface(network=net.name, network_id=net.id, ifname=f"eth{n}",
+                         host_ifname=host_ifname, ip=ip,
+                         prefixlen=ipaddress.ip_network(net.subnet).prefixlen,
+                         gateway=net.gateway, mac=s.mac.lower() or random_mac(),
+                         aliases=s.aliases, links=tuple(f"{t}:{a}" for t, a in s.links),
+                         ipam_ip=s.ip, driver_opts=dict(s.driver_opts),
+                         link_local_ips=s.link_local_ips, ip6=ip6,
+                         prefixlen6=ipaddress.ip_network(net.subnet6).prefixlen if ip6 else 0,
+                         gateway6=net.gateway6 if ip6 else "", ipam_ip6=s.ip6)
 
     def _free_veth_name(self, preferred: str) -> str:
         """PREFERRED, or a random sdcv name if a container with the same id prefix has it."""
@@ -339,12 +381,14 @@ class NetworkManager:
 
     # ---- connect / disconnect -------------------------------------------
 
-    def connect(self, container_id: str, network: str, aliases: list[str] | None = None
-                ) -> Attachment:
-        """Add a running bridge-mode container to another network (a new ethN)."""
-        for a in aliases or []:
-            if not HOST_NAME_RE.match(a):
-                raise InvalidArgument(f"invalid alias {a!r}")
+    def connect(self, container_id: str, network: str, aliases: list[str] | None = None,
+                settings: EndpointSettings | None = None) -> Attachment:
+        """Add a running bridge-mode container to another network (a new ethN), with
+        SETTINGS (address, MAC, aliases, links there); ALIASES are added to theirs."""
+        settings = settings or EndpointSettings()
+        if aliases:
+            settings = dataclasses.replace(settings, aliases=(*settings.aliases, *aliases))
+        settings.validate(network)
         with self.lock.hold():
             ep = self._bridge_endpoint(container_id)
             net = self.networks.get(network)
@@ -353,13 +397,9 @@ class NetworkManager:
                 raise Conflict(f"container {container_id[:12]} is already on network {net.name}")
             used = {int(i.ifname[3:]) for i in att.interfaces}
             n = min(set(range(len(used) + 1)) - used)
-            ip = self.ipam.allocate(net, container_id, ep.name,
-                                    tuple(aliases or ep.aliases) if net.user_defined else ())
-            iface = Interface(network=net.name, network_id=net.id, ifname=f"eth{n}",
-                              host_ifname=self._free_veth_name(
-                                  f"{VETH_PREFIX}{container_id[:8]}{n}"),
-                              ip=ip, prefixlen=ipaddress.ip_network(net.subnet).prefixlen,
-                              gateway=net.gateway, mac=random_mac())
+            iface = self._new_interface(
+                net, container_id, ep.name, settings, n,
+                self._free_veth_name(f"{VETH_PREFIX}{container_id[:8]}{n}"))
             ep.attachment = dataclasses.replace(att, interfaces=(*att.interfaces, iface))
             self.endpoints.put(ep)
             try:
@@ -400,7 +440,7 @@ class NetworkManager:
                 def reroute() -> None:
                     nl = Netlink()
                     try:
-                        nl.default_route(first.ifname, first.gateway)
+                        nl.default_route(first.ifname, first.gateway, first.gateway6)
                     finally:
                         nl.close()
 
@@ -408,6 +448,22 @@ class NetworkManager:
             self.names.rewrite_hosts(ep)
             self.names.refresh_peers(ep, [net.name])
             return ep.attachment
+
+    def remove_link(self, container_id: str, alias: str) -> bool:
+        """Drop the legacy link ALIAS (`--link NAME:ALIAS`) from a running container's
+        hosts file; False if it had none by that alias."""
+        with self.lock.hold():
+            ep = self.endpoints.get(container_id)
+            if ep is None:
+                return False
+            kept = [link for link in ep.links if link[1] != alias]
+            if len(kept) == len(ep.links):
+                return False
+            ep.links = kept
+            self.endpoints.put(ep)
+            self.names.rewrite_hosts(ep)
+            self.names.publish_zones([i.network for i in ep.attachment.interfaces])
+            return True
 
     def _bridge_endpoint(self, container_id: str) -> Endpoint:
         ep = self.endpoints.get(container_id)
@@ -431,9 +487,25 @@ class NetworkManager:
             self.nl.add_veth(iface.host_ifname, ep.container_id, bridge, inner.fd, iface.ifname,
                              iface.mac, self.config.mtu)
             inner.nl.configure_inside(iface.ifname, iface.ip, iface.prefixlen,
-                                      iface.gateway if default_route else None, self.config.mtu)
+                                      iface.gateway if default_route else None, self.config.mtu,
+                                      iface.link_local_ips, _v6(iface, default_route))
         finally:
             inner.close()
+
+    def rename(self, container_id: str, name: str) -> None:
+        """A running container was renamed: its own and its peers' hosts files name it
+        NAME from now on (no-op without an attachment)."""
+        with self.lock.hold():
+            ep = self.endpoints.get(container_id)
+            if ep is None:
+                return
+            ep.name = name
+            self.endpoints.put(ep)
+            for iface in ep.attachment.interfaces:
+                self.ipam.rename(iface.network, container_id, name)
+            if ep.attachment.mode == "bridge":
+                self.names.rewrite_hosts(ep)
+                self.names.refresh_peers(ep, [i.network for i in ep.attachment.interfaces])
 
     # ---- teardown -------------------------------------------------------
 
@@ -576,7 +648,15 @@ class NetworkManager:
         for cid in list(self._held):
             if cid not in live:
                 ports.release(self._held.pop(cid))
+        self.names.publish_zones([n.name for n in self.networks.all()])
         return removed
+
+
+def _v6(iface: Interface, default_route: bool) -> tuple[str, int, str | None] | None:
+    """IFACE's IPv6 address for configure_inside, if it has one."""
+    if not iface.ip6:
+        return None
+    return iface.ip6, iface.prefixlen6, iface.gateway6 if default_route else None
 
 
 class _Inner:

@@ -6,6 +6,7 @@ send it over its APIs without knowing about netlink or nftables.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import re
 from dataclasses import asdict, dataclass, field
@@ -55,6 +56,54 @@ class PortMapping:
         ]
 
 
+@dataclass(frozen=True)
+class EndpointSettings:
+    """What a container asks for on one network (docker's EndpointSettings).
+
+    aliases are extra names on that network; ip and mac a fixed IPv4 address
+    and MAC address; links (target container name, alias) name another member
+    of that network, resolved whenever the hosts files are written (so the
+    target may join later); driver_opts are kept and shown back;
+    link_local_ips are added to the interface as extra addresses.
+    """
+
+    aliases: tuple[str, ...] = ()
+    ip: str = ""
+    mac: str = ""
+    links: tuple[tuple[str, str], ...] = ()
+    driver_opts: dict[str, str] = field(default_factory=dict)
+    link_local_ips: tuple[str, ...] = ()
+    ip6: str = ""  # a fixed IPv6 address, on a network with an IPv6 subnet
+
+    def validate(self, network: str) -> None:
+        """Raise InvalidArgument for anything malformed."""
+        for n in [*self.aliases, *(x for link in self.links for x in link)]:
+            if not HOST_NAME_RE.match(n):
+                raise InvalidArgument(f"invalid alias or link {n!r} for network {network}")
+        if self.ip:
+            try:
+                ipaddress.IPv4Address(self.ip)
+            except ValueError:
+                raise InvalidArgument(f"invalid IPv4 address {self.ip!r} for network "
+                                      f"{network}") from None
+        if self.ip6:
+            try:
+                ipaddress.IPv6Address(self.ip6)
+            except ValueError:
+                raise InvalidArgument(f"invalid IPv6 address {self.ip6!r} for network "
+                                      f"{network}") from None
+        if self.mac and not MAC_RE.match(self.mac.lower()):
+            raise InvalidArgument(f"invalid MAC address {self.mac!r} for network {network}")
+        for addr in self.link_local_ips:
+            try:
+                ok = ipaddress.IPv4Address(addr).is_link_local
+            except ValueError:
+                ok = False
+            if not ok:
+                raise InvalidArgument(f"invalid link-local IPv4 address {addr!r} for network "
+                                      f"{network}")
+
+
 @dataclass
 class AttachRequest:
     """What the launcher asks for when it starts a container.
@@ -62,7 +111,8 @@ class AttachRequest:
     mode is "bridge", "host", "none" or "container"; for "container" the
     caller has resolved the target into join_netns (a netns path).  links are
     (target container name, alias, target ip); add_hosts are (name, ip).
-    mac and ip (`--mac-address`, `--ip`) apply to the first network.
+    mac and ip (`--mac-address`, `--ip`) and aliases apply to the first
+    network; settings holds per-network settings, keyed as in networks.
     """
 
     container_id: str
@@ -81,6 +131,17 @@ class AttachRequest:
     mac: str | None = None
     domainname: str = ""
     ip: str | None = None
+    settings: dict[str, EndpointSettings] = field(default_factory=dict)
+
+    def effective(self, index: int) -> EndpointSettings:
+        """The settings for networks[INDEX]: its own, and for the first network
+        the container-wide aliases, ip and mac as well."""
+        s = self.settings.get(self.networks[index], EndpointSettings())
+        if index:
+            return s
+        return dataclasses.replace(
+            s, aliases=tuple(dict.fromkeys([*self.aliases, *s.aliases])),
+            ip=s.ip or self.ip or "", mac=s.mac or self.mac or "")
 
     def validate(self) -> None:
         """Raise InvalidArgument for anything malformed, before any work is done."""
@@ -106,6 +167,11 @@ class AttachRequest:
                 raise InvalidArgument(f"invalid IPv4 address {self.ip!r}") from None
         if self.mac is not None and not MAC_RE.match(self.mac.lower()):
             raise InvalidArgument(f"invalid MAC address {self.mac!r}")
+        for network, settings in self.settings.items():
+            if network not in self.networks:
+                raise InvalidArgument(f"endpoint settings for network {network}, which the "
+                                      "container does not join")
+            settings.validate(network)
         # Everything below ends up in hosts or resolv.conf lines: no blanks,
         # no newlines, addresses that parse.
         for n in [self.name, *self.aliases, *(x for link in self.links for x in link[:2]),
@@ -148,6 +214,30 @@ class Interface:
     gateway: str
     mac: str
     network_id: str = ""  # the network's id (inspect's NetworkID); "" in older records
+    # The endpoint settings asked for on this network, shown back by inspect:
+    # aliases, links ("target:alias"), the requested address, driver options and
+    # link-local addresses ("" and empty in older records).
+    aliases: tuple[str, ...] = ()
+    links: tuple[str, ...] = ()
+    ipam_ip: str = ""
+    driver_opts: dict[str, str] = field(default_factory=dict)
+    link_local_ips: tuple[str, ...] = ()
+    # On a network with an IPv6 subnet: the address, its prefix length, the gateway
+    # and the requested address ("" and 0 otherwise).
+    ip6: str = ""
+    prefixlen6: int = 0
+    gateway6: str = ""
+    ipam_ip6: str = ""
+
+    @classmethod
+    def load(cls, d: dict[str, Any]) -> Interface:
+        """From the JSON form (lists back to tuples; unknown keys ignored)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        d = {k: v for k, v in d.items() if k in names}
+        for k in ("aliases", "links", "link_local_ips"):
+            if k in d:
+                d[k] = tuple(d[k])
+        return cls(**d)
 
 
 @dataclass(frozen=True)
@@ -199,7 +289,7 @@ class Attachment:
             container_id=d["container_id"],
             mode=d["mode"],
             netns_path=d["netns_path"],
-            interfaces=tuple(Interface(**i) for i in d["interfaces"]),
+            interfaces=tuple(Interface.load(i) for i in d["interfaces"]),
             ports=tuple(PortMapping(**p) for p in d["ports"]),
             hosts_path=d["hosts_path"],
             resolv_path=d["resolv_path"],
@@ -227,6 +317,10 @@ class NetworkRecord:
     ip_range: str = ""
     aux_addresses: dict[str, str] = field(default_factory=dict)
     attachable: bool = False
+    # IPv6 (EnableIPv6 with an IPv6 subnet): beside the IPv4 subnet, never instead.
+    subnet6: str = ""
+    gateway6: str = ""
+    ip_range6: str = ""
 
     @property
     def user_defined(self) -> bool:
@@ -251,3 +345,6 @@ class Member:
     name: str
     ip: str
     aliases: tuple[str, ...] = ()
+    mac: str = ""  # from the container's endpoint record (network inspect); "" if none
+    endpoint_id: str = ""
+    ip6: str = ""  # on a network with an IPv6 subnet

@@ -36,6 +36,59 @@ def _now() -> str:
     return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
+def _check_range(rng_text: str, net: ipaddress.IPv4Network | ipaddress.IPv6Network,
+                 what: str) -> None:
+    """RNG_TEXT (an IPRange) must be a subnet of NET."""
+    try:
+        rng = ipaddress.ip_network(rng_text)
+    except ValueError as e:
+        raise InvalidArgument(f"invalid {what} {rng_text}: {e}") from None
+    if rng.version != net.version or not rng.subnet_of(net):  # type: ignore[arg-type]
+        raise InvalidArgument(f"{what} {rng_text} is not inside subnet {net}")
+
+
+def _check_details(net: ipaddress.IPv4Network, net6: ipaddress.IPv6Network | None,
+                   details: NetworkRecord) -> None:
+    """IPRange must be a subnet of NET and AuxiliaryAddresses addresses in it (or in
+    NET6, the IPv6 subnet)."""
+    if details.ip_range:
+        _check_range(details.ip_range, net, "IPRange")
+    if details.ip_range6 and net6 is not None:
+        _check_range(details.ip_range6, net6, "IPv6 IPRange")
+    for key, addr in details.aux_addresses.items():
+        try:
+            ok = any(ipaddress.ip_address(addr) in n for n in (net, net6) if n is not None)
+        except ValueError:
+            ok = False
+        if not ok:
+            raise InvalidArgument(f"auxiliary address {key}={addr} is not an address of "
+                                  f"subnet {net}")
+
+
+def _subnet6(details: NetworkRecord | None, taken: list[str]
+             ) -> tuple[ipaddress.IPv6Network, ipaddress.IPv6Address] | None:
+    """The IPv6 subnet and gateway DETAILS asks for, checked against TAKEN subnets."""
+    if details is None or not details.subnet6:
+        return None
+    try:
+        net6 = ipaddress.IPv6Network(details.subnet6, strict=False)
+    except ValueError as e:
+        raise InvalidArgument(f"invalid IPv6 subnet {details.subnet6}: {e}") from None
+    if net6.prefixlen > 126:
+        raise InvalidArgument(f"IPv6 subnet {net6} is too small")
+    for t in taken:
+        if t and net6.overlaps(ipaddress.IPv6Network(t)):
+            raise Conflict(f"IPv6 subnet {net6} overlaps {t}, used by another network")
+    try:
+        gw6 = ipaddress.IPv6Address(details.gateway6) if details.gateway6 \
+            else net6.network_address + 1
+    except ValueError:
+        raise InvalidArgument(f"invalid IPv6 gateway {details.gateway6}") from None
+    if gw6 not in net6 or gw6 == net6.network_address:
+        raise InvalidArgument(f"IPv6 gateway {gw6} is not a host address of {net6}")
+    return net6, gw6
+
+
 class NetworkStore:
     """The network records under DIRECTORY."""
 
@@ -116,7 +169,8 @@ class NetworkStore:
             except ValueError as e:
                 raise InvalidArgument(f"invalid subnet {subnet}: {e}") from None
             if not isinstance(parsed, ipaddress.IPv4Network):
-                raise InvalidArgument("only IPv4 subnets are supported")
+                raise InvalidArgument(f"subnet {subnet} is IPv6: give it as the IPv6 subnet "
+                                      "(EnableIPv6) beside an IPv4 one")
             net = parsed
             if net.prefixlen > 30:
                 raise InvalidArgument(f"subnet {net} is too small")
@@ -133,6 +187,9 @@ class NetworkStore:
                 raise InvalidArgument(f"invalid gateway {gateway}") from None
             if gw not in net or gw in (net.network_address, net.broadcast_address):
                 raise InvalidArgument(f"gateway {gateway} is not a host address of {net}")
+        v6 = _subnet6(details, [r.subnet6 for r in self.all()])
+        if details is not None:
+            _check_details(net, v6[0] if v6 else None, details)
         net_id = secrets.token_hex(32)
         rec = NetworkRecord(name=name, id=net_id, bridge=USER_BRIDGE_PREFIX + net_id[:8],
                             subnet=str(net), gateway=str(gw), internal=internal,
@@ -143,6 +200,9 @@ class NetworkStore:
                                       ip_range=details.ip_range,
                                       aux_addresses=dict(details.aux_addresses),
                                       attachable=details.attachable)
+        if v6 is not None and details is not None:
+            rec = dataclasses.replace(rec, subnet6=str(v6[0]), gateway6=str(v6[1]),
+                                      ip_range6=details.ip_range6)
         store.write_json(self._path(name), rec.to_json())
         return rec
 

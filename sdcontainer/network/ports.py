@@ -56,6 +56,21 @@ def _bind(m: PortMapping) -> socket.socket:
     return sock
 
 
+def with_exposed(publish: list[PortMapping], exposed: list[str]) -> list[PortMapping]:
+    """PUBLISH and, as docker's -P (PublishAllPorts) adds them, every EXPOSED port
+    ("80/tcp", the image's and --expose's) that no mapping of PUBLISH covers, on a free
+    host port of every address.  SCTP ports are left out: we publish TCP and UDP."""
+    covered = {(p.container_port + i, p.proto) for p in publish for i in range(p.count)}
+    extra = []
+    for key in exposed:
+        number, _, proto = key.partition("/")
+        port, proto = int(number), proto or "tcp"
+        if proto in ("tcp", "udp") and (port, proto) not in covered:
+            covered.add((port, proto))
+            extra.append(PortMapping("", 0, port, proto))
+    return [*publish, *extra]
+
+
 def release(socks: list[socket.socket]) -> None:
     """Close reservation sockets."""
     for s in socks:

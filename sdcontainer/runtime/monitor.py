@@ -6,7 +6,8 @@ workload exists, so everything it spawns is accounted there and the journal
 attributes the output it forwards to the scope.  It:
 
 - waits for the daemon's "go", then forks the workload as PID 1 of a new pid
-  namespace (the launcher builds the rest of the sandbox);
+  namespace, or into the host's or another's (PidMode host, container:NAME; the
+  launcher builds the rest of the sandbox);
 - pumps stdout/stderr (or a pty) to the journal and to attached clients, in
   docker's stream format;
 - runs `exec` sessions inside the container's namespaces, and sends each one's exit
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import datetime
 import fcntl
 import json
@@ -50,9 +52,9 @@ from typing import Any, NoReturn
 from .. import paths
 from ..model.spec import LaunchSpec
 from ..util import fileio
+from . import logsink
 from . import syscalls as sc
-from .launcher import initbin, sandbox, userns
-from .logsink import JournalSink
+from .launcher import initbin, sandbox, security, userns
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +84,20 @@ def native_binary() -> str | None:
             if os.access(path, os.X_OK):
                 return path
     return None
+
+
+def native_log_args(spec: LaunchSpec) -> list[str]:
+    """The native supervisor's options for SPEC's log (none for the journal alone, so
+    that a build older than log drivers still takes the default)."""
+    args: list[str] = []
+    if spec.log_driver != "journald":
+        args.append("--no-journal")
+    if spec.log_driver == "json-file" and spec.json_log:
+        args += ["--json-log", spec.json_log, "--log-max-size", str(spec.log_max_size),
+                 "--log-max-file", str(spec.log_max_file)]
+    if spec.cri_log_path:
+        args += ["--cri-log", spec.cri_log_path]
+    return args
 
 
 def now_rfc3339() -> str:
@@ -201,12 +217,13 @@ class Session:
     pid: int = 0
     pidfd: int = -1
     clients: list[Client] = field(default_factory=list)
-    journal: JournalSink | None = None
+    journal: logsink.OutputLog | None = None  # the log driver's writers, CRI's file
     exit_code: int | None = None
     waiters: list[socket.socket] = field(default_factory=list)  # exec_wait connections
 
     def send(self, stream: int, data: bytes) -> None:
-        """Forward DATA to the journal and every client that asked for STREAM."""
+        """Forward DATA to the log (journal, log files) and every client that asked for
+        STREAM."""
         if self.journal is not None:
             self.journal.feed(stream, data)
         frame = data if self.tty else struct.pack(">BxxxI", stream, len(data)) + data
@@ -296,7 +313,7 @@ class Monitor:
         self.listener = listener
         self.sel = selectors.DefaultSelector()
         self.main = Session(tty=spec.tty,
-                            journal=JournalSink(spec.journal_fields) if journal else None)
+                            journal=logsink.for_spec(spec) if journal else None)
         self.execs: dict[str, Session] = {}
         self.finished: collections.deque[str] = collections.deque()
         self.started = False
@@ -309,15 +326,25 @@ class Monitor:
         # serve() waited for the daemon's "scoped": this only confirms it.
         if not in_scope(self.spec.scope):
             return -125, f"systemd did not move the monitor into {self.spec.scope}"
+        try:  # opened first: a namespace that went away fails the start, nothing made yet
+            join_pid_ns = os.open(self.spec.pid, os.O_RDONLY | os.O_CLOEXEC) \
+                if self.spec.pid not in ("new", "host") else -1
+        except OSError as e:
+            return -125, f"cannot join the pid namespace {self.spec.pid}: {e.strerror}"
         fds, ours, theirs = make_stdio(self.spec.tty, self.spec.open_stdin, self.main)
         err_r, err_w = os.pipe()
         # Made here, where /proc still names our children by the pids fork() returns.
         userns_fd = userns.create(self.spec.userns_base, self.spec.userns_size) \
             if self.spec.userns_base else -1
-        # The workload alone is born in the new pid namespace: we return to our own
-        # right after, so that exec sessions start where the container cannot see them.
+        # The workload alone is born in the new (or joined) pid namespace: we return to
+        # our own right after, so that exec sessions start where the container cannot
+        # see them.
         own_pid_ns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
-        sc.unshare(sc.CLONE_NEWPID)
+        if self.spec.pid == "new":
+            sc.unshare(sc.CLONE_NEWPID)
+        elif join_pid_ns >= 0:
+            sc.setns(join_pid_ns, sc.CLONE_NEWPID)  # for our children only
+            os.close(join_pid_ns)
         pid = os.fork()
         if pid == 0:
             child_stdio(fds)
@@ -362,11 +389,14 @@ class Monitor:
         # The user namespace last: after it we could no longer join the others.
         userns_fd = os.open(f"/proc/{main}/ns/user", os.O_RDONLY | os.O_CLOEXEC) \
             if self.spec.userns_base else -1
+        # exec --privileged: every capability and no seccomp filter, for this session only.
+        spec = dataclasses.replace(self.spec, caps=list(security.CAPS), seccomp="unconfined",
+                                   no_new_privs=False) if req.get("privileged") else self.spec
         pid = os.fork()
         if pid == 0:
             child_stdio(fds)
             sandbox.exec_session(
-                self.spec, [str(a) for a in req["argv"]], str(req.get("cwd") or self.spec.cwd
+                spec, [str(a) for a in req["argv"]], str(req.get("cwd") or self.spec.cwd
                                                                or "/"),
                 str(req.get("user") or self.spec.user), [*self.spec.env, *req.get("env", [])],
                 ns, pid_ns, err_w, theirs, userns_fd)
@@ -479,6 +509,12 @@ class Monitor:
                 reply(conn, ok=True)
             elif op == "ping":
                 reply(conn, ok=True, pid=self.main.pid)
+            elif op == "reopen_log":
+                # After kubelet (or logrotate) renamed the file away: lines to come go
+                # to a new file at the same path.
+                if self.main.journal is not None:
+                    self.main.journal.reopen()
+                reply(conn, ok=True)
             else:
                 reply(conn, error=f"cannot {op} now")
         except (OSError, ValueError, KeyError, ConnectionError) as e:
@@ -597,6 +633,7 @@ class Monitor:
             for key, value in self.spec.journal_fields.items():
                 if value and "\n" not in value:
                     args += ["--field", f"{key}={value}"]
+            args += native_log_args(self.spec)
             for fd in inherit:
                 if fd >= 0:
                     os.set_inheritable(fd, True)

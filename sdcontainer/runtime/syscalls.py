@@ -292,22 +292,40 @@ MOVE_MOUNT_T_EMPTY_PATH = 0x40
 MOUNT_ATTR_RDONLY = 0x1
 
 
-def bind_onto(source: str, target_fd: int, readonly: bool, recursive: bool = True) -> None:
+def clone_tree(source: str, recursive: bool = True) -> int:
+    """A detached copy of SOURCE (open_tree OPEN_TREE_CLONE), as an fd for bind_onto.
+
+    Its mounts keep the peer group or master of the mounts they copy: taken before
+    the launcher makes / a slave, a copy of a shared mount still shares with it."""
+    flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (AT_RECURSIVE if recursive else 0)
+    return _check(_libc.syscall(SYS_OPEN_TREE, AT_FDCWD, _b(source), flags),
+                  f"open_tree {source}")
+
+
+def bind_onto(source: str, target_fd: int, readonly: bool, recursive: bool = True,
+              propagation: int = 0, tree: int = -1) -> None:
     """Bind SOURCE onto the directory or file TARGET_FD was opened on (O_PATH).
 
     The new mount API attaches a detached copy of SOURCE to the very inode we
     resolved and checked, so nobody can swap a path component for a symlink
     between the check and the mount (runc CVE-2021-30465); a read-only bind is
-    read-only before it is ever visible."""
-    flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (AT_RECURSIVE if recursive else 0)
-    fd = _check(_libc.syscall(SYS_OPEN_TREE, AT_FDCWD, _b(source), flags),
-                f"open_tree {source}")
+    read-only, and PROPAGATION (MS_SHARED, MS_SLAVE or MS_PRIVATE, with MS_REC for
+    every mount of the copy) in effect, before it is ever visible.  TREE, a
+    clone_tree() of SOURCE taken earlier, is attached instead of a new copy (and
+    closed)."""
+    fd = tree if tree >= 0 else clone_tree(source, recursive)
     try:
         if readonly:
             attr = _MountAttr(MOUNT_ATTR_RDONLY, 0, 0, 0)
             _check(_libc.syscall(SYS_MOUNT_SETATTR, fd, b"", AT_EMPTY_PATH | AT_RECURSIVE,
                                  ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr))),
                    f"mount_setattr (read-only) {source}")
+        if propagation & ~MS_REC:
+            attr = _MountAttr(0, 0, propagation & ~MS_REC, 0)
+            rec = AT_RECURSIVE if propagation & MS_REC else 0
+            _check(_libc.syscall(SYS_MOUNT_SETATTR, fd, b"", AT_EMPTY_PATH | rec,
+                                 ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr))),
+                   f"mount_setattr (propagation) {source}")
         _check(_libc.syscall(SYS_MOVE_MOUNT, fd, b"", target_fd, b"",
                              MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH),
                f"move_mount {source}")

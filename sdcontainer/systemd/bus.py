@@ -181,10 +181,16 @@ class SystemBus:
 
     def _on_message(self, msg: Message) -> bool:
         # Only look: other handlers (the exported service) see every message too.
-        if msg.message_type == MessageType.SIGNAL and self._logs and msg.member is not None:
+        if (msg.message_type == MessageType.SIGNAL and (self._logs or _listeners)
+                and msg.member is not None):
             s = Signal(msg.member, msg.path or "", list(msg.body))
             for log_ in list(self._logs):
                 log_.feed(s)
+            for listener in list(_listeners):
+                try:
+                    listener(s)
+                except Exception:  # one listener's bug must not cut the others off
+                    log.exception("a listener of systemd's signals failed")
         return False
 
     @contextlib.contextmanager
@@ -232,6 +238,8 @@ class SystemBus:
 
 
 _current: SystemBus | None = None
+# Called with every signal of systemd's on whichever connection is current (listen()).
+_listeners: list[Callable[[Signal], None]] = []
 _locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
     weakref.WeakKeyDictionary())
 
@@ -251,6 +259,14 @@ async def system_bus() -> SystemBus:
                 log.warning("the system bus connection was lost: reconnecting")
             bus = _current = await SystemBus.open()
     return bus
+
+
+def listen(listener: Callable[[Signal], None]) -> Callable[[], None]:
+    """Call LISTENER (on the event loop; it must not block) with every signal of
+    systemd's that the daemon's connection receives, across reconnections; returns
+    the function that stops it."""
+    _listeners.append(listener)
+    return lambda: _listeners.remove(listener) if listener in _listeners else None
 
 
 def close() -> None:

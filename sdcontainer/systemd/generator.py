@@ -345,6 +345,8 @@ def from_inspect(info: dict[str, Any]) -> Container:
         flags += ["--cpus", f"{hc['NanoCpus'] / 1e9:g}"]
     if hc.get("PidsLimit"):
         flags += ["--pids-limit", str(hc["PidsLimit"])]
+    if hc.get("CgroupParent"):  # the pod slice it goes in: not ours, kept as given
+        flags += ["--cgroup-parent", hc["CgroupParent"]]
     if cfg.get("StopSignal") and cfg["StopSignal"] != "SIGTERM":
         flags += ["--stop-signal", cfg["StopSignal"]]
         c.stop_signal = cfg["StopSignal"]
@@ -360,6 +362,7 @@ def from_inspect(info: dict[str, Any]) -> Container:
         flags.append("--read-only")
     for k, v in (cfg.get("Labels") or {}).items():
         flags += ["--label", f"{k}={v}"]
+    flags += _inspect_flags(info)
     policy = hc.get("RestartPolicy") or {}
     if policy.get("Name") not in (None, "", "no"):
         c.restart = policy["Name"]
@@ -368,6 +371,101 @@ def from_inspect(info: dict[str, Any]) -> Container:
     c.flags = flags
     c.service = {"wanted-by": ["multi-user.target"]}
     return c
+
+
+def _duration(ns: int) -> str:
+    """Nanoseconds as a Go duration the CLI reads back exactly (30s, 1500ms, 7ns)."""
+    for unit, scale in (("h", 3600 * 10**9), ("m", 60 * 10**9), ("s", 10**9),
+                        ("ms", 10**6), ("us", 10**3)):
+        if ns % scale == 0:
+            return f"{ns // scale}{unit}"
+    return f"{ns}ns"
+
+
+def _healthcheck_flags(hc: dict[str, Any]) -> list[str]:
+    """Config.Healthcheck as --health-* flags (a CMD test becomes the shell's command)."""
+    test = list(hc.get("Test") or [])
+    if test[:1] == ["NONE"]:
+        return ["--no-healthcheck"]
+    flags: list[str] = []
+    if test[:1] == ["CMD-SHELL"] and len(test) == 2:
+        flags += ["--health-cmd", test[1]]
+    elif test[:1] == ["CMD"]:
+        flags += ["--health-cmd", shlex.join(test[1:])]
+    for key, flag in (("Interval", "--health-interval"), ("Timeout", "--health-timeout"),
+                      ("StartPeriod", "--health-start-period")):
+        if hc.get(key):
+            flags += [flag, _duration(int(hc[key]))]
+    if hc.get("Retries"):
+        flags += ["--health-retries", str(hc["Retries"])]
+    return flags
+
+
+def _inspect_flags(info: dict[str, Any]) -> list[str]:
+    """The run flags, besides those from_inspect writes itself, that recreate what INFO
+    (a container's inspect JSON) shows: its name files, capabilities and security,
+    resources, namespaces, logging, mounts and networks."""
+    cfg, hc = info.get("Config") or {}, info.get("HostConfig") or {}
+    flags: list[str] = []
+    uts = hc.get("UTSMode") or ""
+    # The default host name is the short id (or the host's, the donor's): not a flag.
+    if cfg.get("Hostname") and cfg["Hostname"] != str(info.get("Id", ""))[:12] and not uts:
+        flags += ["--hostname", cfg["Hostname"]]
+    for target, mode in (hc.get("Tmpfs") or {}).items():
+        flags += ["--tmpfs", f"{target}:{mode}" if mode else target]
+    for flag, key in (("--add-host", "ExtraHosts"), ("--dns", "Dns"),
+                      ("--dns-search", "DnsSearch"), ("--dns-option", "DnsOptions"),
+                      ("--cap-add", "CapAdd"), ("--cap-drop", "CapDrop"),
+                      ("--security-opt", "SecurityOpt"), ("--group-add", "GroupAdd"),
+                      ("--volumes-from", "VolumesFrom")):
+        for value in hc.get(key) or []:
+            flags += [flag, str(value)]
+    if cfg.get("Healthcheck"):
+        flags += _healthcheck_flags(cfg["Healthcheck"])
+    for switch, on in (("--privileged", hc.get("Privileged")), ("-P", hc.get("PublishAllPorts")),
+                       ("-t", cfg.get("Tty")), ("-i", cfg.get("OpenStdin"))):
+        if on:
+            flags.append(switch)
+    for d in hc.get("Devices") or []:
+        flags += ["--device", f"{d['PathOnHost']}:{d['PathInContainer']}:"
+                  f"{d.get('CgroupPermissions') or 'rwm'}"]
+    for port in cfg.get("ExposedPorts") or {}:
+        flags += ["--expose", port]
+    for flag, key, default in (("--cpu-shares", "CpuShares", 0),
+                               ("--cpuset-cpus", "CpusetCpus", ""),
+                               ("--shm-size", "ShmSize", 64 * 1024 * 1024),
+                               ("--memory-swap", "MemorySwap", 0),
+                               ("--memory-swappiness", "MemorySwappiness", None),
+                               ("--ipc", "IpcMode", "private"), ("--uts", "UTSMode", ""),
+                               ("--pid", "PidMode", ""), ("--cgroupns", "CgroupnsMode", "host"),
+                               ("--userns", "UsernsMode", "")):
+        if hc.get(key) not in (default, None, ""):
+            flags += [flag, str(hc[key])]
+    log = hc.get("LogConfig") or {}
+    if log.get("Type") not in (None, "", "journald"):
+        flags += ["--log-driver", log["Type"]]
+    for k, v in (log.get("Config") or {}).items():
+        flags += ["--log-opt", f"{k}={v}"]
+    for link in hc.get("Links") or []:  # "/target:/us/alias"
+        target, _, alias = link.partition(":")
+        flags += ["--link", f"{target.lstrip('/')}:{alias.rsplit('/', 1)[-1]}"]
+    for m in hc.get("Mounts") or []:
+        spec = [f"type={m.get('Type', 'volume')}", f"target={m['Target']}"]
+        if m.get("Source"):
+            spec.append(f"source={m['Source']}")
+        if m.get("ReadOnly"):
+            spec.append("readonly")
+        if (m.get("BindOptions") or {}).get("Propagation"):
+            spec.append(f"bind-propagation={m['BindOptions']['Propagation']}")
+        flags += ["--mount", ",".join(spec)]
+    for endpoint in ((info.get("NetworkSettings") or {}).get("Networks") or {}).values():
+        for alias in endpoint.get("Aliases") or []:
+            flags += ["--network-alias", alias]
+        ip = (endpoint.get("IPAMConfig") or {}).get("IPv4Address")
+        if ip:
+            flags += ["--ip", ip]
+        break  # one network at create time, as run takes it
+    return flags
 
 
 # -- running as a generator ----------------------------------------------------

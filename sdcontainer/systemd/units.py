@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from typing import Any
 from dbus_fast import DBusError, Variant
 
 from .. import paths
-from ..errors import SdcError, SystemdError
+from ..errors import InvalidArgument, SdcError, SystemdError
 from .bus import (
     MANAGER_IFACE,
     PROPERTIES_IFACE,
@@ -98,17 +99,30 @@ def prop(name: str, signature: str, value: Any) -> tuple[str, Variant]:
     return (name, Variant(signature, value))
 
 
-def slice_for(name: str) -> str:
-    """The slice unit of container NAME (a child of sdcontainer.slice)."""
-    return paths.slice_name(escape(name))
+# systemd's slice_name_is_valid: dash-separated non-empty parts, or the root "-.slice".
+SLICE_RE = re.compile(r"(-|[a-zA-Z0-9:_.\\]+(-[a-zA-Z0-9:_.\\]+)*)\.slice")
+
+
+def check_cgroup_parent(parent: str) -> None:
+    """Raise InvalidArgument unless PARENT (docker's CgroupParent) names a systemd slice."""
+    if parent and (len(parent) > 255 or not SLICE_RE.fullmatch(parent)):
+        raise InvalidArgument(f"invalid CgroupParent {parent!r}: must be a systemd slice "
+                              "such as foo-bar.slice")
+
+
+def slice_for(name: str, parent: str = "") -> str:
+    """The slice container NAME's scope is in: PARENT (its CgroupParent) when given,
+    else its own, a child of sdcontainer.slice."""
+    return parent or paths.slice_name(escape(name))
 
 
 def scope_properties(name: str, pid: int, description: str,
-                     limits: ScopeLimits) -> Properties:
-    """The properties of container NAME's scope, as StartTransientUnit takes them."""
+                     limits: ScopeLimits, parent: str = "") -> Properties:
+    """The properties of container NAME's scope, as StartTransientUnit takes them
+    (in slice PARENT, its CgroupParent, when given)."""
     props: Properties = [
         ("Description", Variant("s", description)),
-        ("Slice", Variant("s", slice_for(name))),
+        ("Slice", Variant("s", slice_for(name, parent))),
         ("PIDs", Variant("au", [pid])),
         ("Delegate", Variant("b", True)),
         ("KillSignal", Variant("i", int(limits.kill_signal))),
@@ -180,13 +194,15 @@ async def start_transient(unit: str, mode: str, props: Properties,
         raise map_error(e, what) from e
 
 
-async def start_scope(name: str, pid: int, description: str, limits: ScopeLimits) -> None:
-    """Create scope sdcontainer-NAME.scope holding PID, in its own slice; return once
-    its start job is done (PID has been moved into it)."""
+async def start_scope(name: str, pid: int, description: str, limits: ScopeLimits,
+                      parent: str = "") -> None:
+    """Create scope sdcontainer-NAME.scope holding PID, in its own slice (or in slice
+    PARENT, which systemd makes if missing); return once its start job is done (PID
+    has been moved into it)."""
     bus = await system_bus()
     scope = paths.scope_name(name)
     what = f"cannot create {scope}"
-    props = scope_properties(name, pid, description, limits)
+    props = scope_properties(name, pid, description, limits, parent)
     try:
         await _start_transient(bus, scope, "fail", props, [], what)
     except DBusError as e:
@@ -230,11 +246,14 @@ async def reset_failed(unit: str) -> None:
         await bus.manager("ResetFailedUnit", "s", [unit], what=f"cannot reset {unit}")
 
 
-async def release(name: str) -> None:
-    """After container NAME's scope has ended: forget a failed scope, stop its now empty slice."""
+async def release(name: str, parent: str = "") -> None:
+    """After container NAME's scope has ended: forget a failed scope, stop its now empty
+    slice.  A PARENT slice (CgroupParent) is not ours: it is left alone."""
     scope = paths.scope_name(name)
     await wait_gone(scope, 10)
     await reset_failed(scope)
+    if parent:
+        return
     slice_unit = slice_for(name)
     if await active_state(slice_unit) in ("active", "activating"):
         try:

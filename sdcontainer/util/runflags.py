@@ -62,9 +62,12 @@ FLAGS: tuple[Flag, ...] = (
     _f("-e --env", "map", "set environment variables", "env"),
     _f("-p --publish", "list", "publish a container's port(s) to the host "
        "([ip:][hostport:]port[/proto])", "publish"),
+    _f("-P --publish-all", "bool", "publish all exposed ports to random ports", "publish-all"),
     _f("-v --volume", "list", "bind mount a host path or a named volume "
-       "(HOST-PATH|NAME:CTR[:ro|rw]), or make an anonymous volume (CTR)", "volume"),
-    _f("--network --net", "list", "connect a container to a network", "network",
+       "(HOST-PATH|NAME:CTR[:ro|rw], a host path also [r]private|[r]slave|[r]shared), or "
+       "make an anonymous volume (CTR)", "volume"),
+    _f("--network --net", "list", "connect a container to a network (NAME, bridge, host, "
+       "none, container:NAME or ns:/PATH)", "network",
        toml=(str,)),
     _f("-m --memory", "size", "memory limit", "memory"),
     _f("--cpus", "number", "number of CPUs", "cpus"),
@@ -90,16 +93,21 @@ FLAGS: tuple[Flag, ...] = (
        spelling="--cpu-shares"),
     _f("--cpuset-cpus", "str", "CPUs in which to allow execution (0-3, 0,1)", "cpuset-cpus"),
     _f("--shm-size", "size", "size of /dev/shm (default 64m)", "shm-size"),
-    _f("--ipc", "str", "IPC mode: private, shareable, host or container:NAME", "ipc"),
-    _f("--uts", "str", "UTS namespace to use: host", "uts"),
+    _f("--ipc", "str", "IPC mode: private, shareable, host, container:NAME or ns:/PATH",
+       "ipc"),
+    _f("--uts", "str", "UTS namespace to use: private, host, container:NAME or ns:/PATH",
+       "uts"),
     _f("--cgroupns", "str", "cgroup namespace to use: host or private", "cgroupns",
        choices=("host", "private")),
+    _f("--cgroup-parent", "str", "systemd slice to put the container's scope in "
+       "(e.g. pod1.slice)", "cgroup-parent"),
     _f("--cap-add", "list", "add Linux capabilities", "cap-add"),
     _f("--cap-drop", "list", "drop Linux capabilities", "cap-drop"),
     _f("--security-opt", "list", "security options", "security-opt"),
     _f("--device", "list", "add a host device to the container (HOST[:CONTAINER][:PERMS])",
        "device"),
-    _f("--log-driver", "str", "logging driver: journald (the default)", "log-driver"),
+    _f("--log-driver", "str", "logging driver: journald (the default), json-file, local or none",
+       "log-driver"),
     # Flags with no .container key.
     _f("--env-file", "list", "read in a file of environment variables"),
     _f("-i --interactive", "bool", "keep STDIN open even if not attached"),
@@ -108,7 +116,7 @@ FLAGS: tuple[Flag, ...] = (
     _f("--volumes-from", "list", "mount the volumes of another container (NAME[:ro|rw])"),
     _f("--memory-swap", "str", "swap limit: only -1 (unlimited, the default) is supported"),
     _f("--memory-swappiness", "int", "tune container memory swappiness (0 to 100)"),
-    _f("--pid", "str", "PID namespace to use (only the container's own)"),
+    _f("--pid", "str", "PID namespace to use: private, host or container:NAME"),
     _f("--rm", "bool", "automatically remove the container when it exits"),
     _f("--link", "list", "add link to another container (NAME[:ALIAS])"),
     _f("--network-alias --net-alias", "list", "add network-scoped alias for the container"),

@@ -39,7 +39,8 @@ def test_create_inspect_round_trip(busybox: str, name: str, partner: str,
                             "HostConfig": {"IpcMode": "shareable"}})[0] == 201
     assert api("POST", f"/containers/{partner}/start")[0] == 204
     host_config: dict[str, Any] = {
-        "Binds": [f"{tmp_path}:/data:rw", f"{tmp_path}:/ro:ro,rprivate", f"{tmp_path}:/plain"],
+        "Binds": [f"{tmp_path}:/data:rw", f"{tmp_path}:/ro:ro,rprivate", f"{tmp_path}:/plain",
+                  f"{tmp_path}:/sl:private,ro"],
         "Tmpfs": {"/scratch": "rw,size=1m"},
         "Mounts": [{"Type": "bind", "Source": str(tmp_path), "Target": "/m", "ReadOnly": True,
                     "BindOptions": {"Propagation": "rprivate"}}],
@@ -67,6 +68,9 @@ def test_create_inspect_round_trip(busybox: str, name: str, partner: str,
         if key not in ("Image", "Env"):
             assert doc["Config"][key] == value, key
     assert "A=1" in doc["Config"]["Env"]
+    assert {m["Destination"]: m["Propagation"] for m in doc["Mounts"]} == {
+        "/data": "rprivate", "/ro": "rprivate", "/plain": "rprivate", "/sl": "private",
+        "/m": "rprivate", "/scratch": ""}
     # Before it starts: the networks it will join.
     assert list(doc["NetworkSettings"]["Networks"]) == ["bridge"]
 
@@ -91,14 +95,15 @@ def test_create_inspect_round_trip(busybox: str, name: str, partner: str,
 
 
 @pytest.mark.parametrize("host_config, words", [
-    ({"LogConfig": {"Type": "json-file"}}, "log driver json-file is not supported"),
-    ({"PidMode": "host"}, "PidMode 'host' is not supported"),
+    ({"LogConfig": {"Type": "syslog"}}, "unknown log driver 'syslog'"),
+    ({"PidMode": "bogus"}, "invalid PidMode 'bogus'"),
+    ({"CgroupParent": "/kubepods"}, "must be a systemd slice"),
     ({"IpcMode": "container:no-such-thing"}, "No such container"),
     ({"IpcMode": "container:{partner}"}, "is not shareable"),
-    ({"Binds": ["/tmp:/x:rshared"]}, "bind propagation rshared is not supported"),
+    ({"Binds": ["/tmp:/x:rshared,rslave"]}, "invalid mode: rshared,rslave"),
     ({"Mounts": [{"Type": "bind", "Source": "/tmp", "Target": "/x",
-                  "BindOptions": {"Propagation": "rslave"}}]},
-     "bind propagation rslave is not supported"),
+                  "BindOptions": {"Propagation": "rslaved"}}]},
+     "invalid propagation mode: rslaved"),
     ({"CpusetCpus": "0-4096"}, "CPU"),
 ])
 def test_refused_modes_say_why(busybox: str, name: str, partner: str,

@@ -88,6 +88,9 @@ ALLOWED = {
     "sdcontainer.api": ("sdcontainer.engine", "sdcontainer.systemd", "sdcontainer.model",
                         "sdcontainer.network", "sdcontainer.images", "sdcontainer.run"),
     "sdcontainer.dbus": ("sdcontainer.engine", "sdcontainer.model", "sdcontainer.images"),
+    # The CRI front end translates onto the engine; runtime.syscalls unmounts its pins.
+    "sdcontainer.cri": ("sdcontainer.engine", "sdcontainer.model", "sdcontainer.images",
+                        "sdcontainer.runtime.syscalls", "sdcontainer.systemd"),
 }
 EVERYONE = ("sdcontainer", "sdcontainer.errors", "sdcontainer.paths")
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from sdcontainer.model.spec import Device, LaunchSpec, MountSpec
+from sdcontainer.model.spec import BIND_PROPAGATIONS, Device, LaunchSpec, MountSpec
 from sdcontainer.runtime import syscalls as sc
 from sdcontainer.runtime.launcher import mounts
 from sdcontainer.runtime.launcher.mounts import MountOp, plan, resolve_in_root
@@ -119,14 +119,16 @@ def test_volumes_and_tmpfs(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     ops = plan(spec(mounts=[
         MountSpec("bind", "/data", str(tmp_path / "dir")),
-        MountSpec("bind", "/etc/app.conf", str(tmp_path / "file"), readonly=True),
+        MountSpec("bind", "/etc/app.conf", str(tmp_path / "file"), readonly=True,
+                  propagation="rslave"),
         MountSpec("tmpfs", "/run"),
         MountSpec("tmpfs", "/cache", options="size=64m,mode=0700", readonly=True),
     ]))
     tail = ops[-4:]
-    assert tail == [
-        MountOp("bind", "/data", str(tmp_path / "dir"), is_file=False),
-        MountOp("bind", "/etc/app.conf", str(tmp_path / "file"), readonly=True, is_file=True),
+    assert tail == [  # a bind is rprivate unless asked otherwise, as with docker
+        MountOp("bind", "/data", str(tmp_path / "dir"), is_file=False, propagation="rprivate"),
+        MountOp("bind", "/etc/app.conf", str(tmp_path / "file"), readonly=True, is_file=True,
+                propagation="rslave"),
         MountOp("mount", "/run", "tmpfs", "tmpfs", sc.MS_NOSUID | sc.MS_NODEV, "mode=1777"),
         MountOp("mount", "/cache", "tmpfs", "tmpfs", sc.MS_NOSUID | sc.MS_NODEV,
                 "size=64m,mode=0700", readonly=True),
@@ -134,6 +136,16 @@ def test_volumes_and_tmpfs(tmp_path: Path) -> None:
     # Volumes come after the /etc files: a volume on /etc wins over them.
     assert kinds(ops)[-7:-4] == [("bind", "/etc/hostname"), ("bind", "/etc/hosts"),
                                  ("bind", "/etc/resolv.conf")]
+
+
+def test_propagation_flags_cover_every_mode() -> None:
+    assert set(mounts.PROPAGATION) == set(BIND_PROPAGATIONS)
+    assert mounts.PROPAGATION["rshared"] == sc.MS_SHARED | sc.MS_REC
+    assert mounts.PROPAGATION["slave"] == sc.MS_SLAVE
+
+
+def test_source_mount_is_found_by_mount_id() -> None:
+    assert mounts.source_mount("/proc/self")[0] == "/proc"
 
 
 def test_plan_is_data() -> None:

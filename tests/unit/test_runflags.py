@@ -60,6 +60,7 @@ ARGS = ["--name", "web", "-v", "/srv:/data:ro,rprivate", "--tmpfs", "/scratch:si
         "--dns-search", "example.test", "--dns-option", "ndots:2", "--add-host", "db:10.0.0.5",
         "-c", "512", "--cpuset-cpus", "0", "--shm-size", "8m", "--ipc", "shareable",
         "--uts", "host", "--cgroupns", "private", "--memory-swap", "-1",
+        "--cgroup-parent", "test-pod1.slice", "--pid", "host",
         "--log-driver", "journald", "--log-opt", "tag=x", "--runtime", "sdcontainer",
         "--isolation", "default", "--volume-driver", "local", "--restart", "on-failure:2",
         "busybox", "sleep", "1"]
@@ -76,6 +77,7 @@ def test_flags_to_body_to_request_to_inspect() -> None:
     fields = {k: getattr(req, k) for k in (
         "mounts", "publish", "dns", "dns_search", "dns_options", "add_hosts", "cpu_shares",
         "cpuset_cpus", "shm_size", "ipc_mode", "uts_mode", "cgroupns_mode", "memory_swap",
+        "cgroup_parent", "pid_mode",
         "log_driver", "log_opts", "runtime", "isolation", "volume_driver", "exposed_ports",
         "restart_policy")}
     config = ContainerConfig(image="busybox", image_id="sha256:x", entrypoint=[],
@@ -90,11 +92,11 @@ def test_flags_to_body_to_request_to_inspect() -> None:
 
 @pytest.mark.parametrize("host_config, error", [
     ({"LogConfig": {"Type": "json-file"}}, None),  # the engine refuses it (it knows why)
-    ({"Binds": ["/a:/b:rshared"]}, "bind propagation rshared is not supported"),
+    ({"Binds": ["/a:/b:rshared,rslave"]}, "invalid mode: rshared,rslave"),
     ({"MemorySwap": 1 << 30}, "You should always set the Memory limit"),
     ({"MemorySwap": 1 << 20, "Memory": 1 << 30}, "memoryswap limit should be larger"),
     ({"Runtime": "runc"}, "HostConfig.Runtime 'runc' is not supported"),
-    ({"DeviceCgroupRules": ["c 1:3 rwm"]}, "DeviceCgroupRules is not supported"),
+    ({"DeviceCgroupRules": ["c 1:3"]}, "invalid device cgroup rule 'c 1:3'"),
     ({"ExposedPorts": None, "ShmSize": -1}, "must not be negative"),
 ])
 def test_api_refuses_with_one_line(host_config: dict[str, object], error: str | None) -> None:

@@ -7,6 +7,7 @@ import os
 import subprocess
 import uuid
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -88,8 +89,12 @@ def test_copy_up_anonymous_and_volumes_from(busybox: str, name: str, cli: str) -
     assert r.stdout == "from-anon\n" and "Read-only" in r.stderr
     assert docker("rm", "-v", name).returncode == 0
     assert not (VOLUMES / anon["Name"]).exists()
-    # Named volumes stay after rm -v and go with prune, which reports the space.
-    status, body, _ = api("POST", "/volumes/prune")
+    # Named volumes stay after rm -v and after a plain prune (API 1.42 and later prune
+    # anonymous volumes only); they go with all=true, which reports the space.
+    status, body, _ = api("POST", "/v1.43/volumes/prune")
+    assert status == 200 and not {vol, empty} & set(body["VolumesDeleted"] or [])
+    assert (VOLUMES / vol).exists()
+    status, body, _ = api("POST", "/volumes/prune?filters=" + quote('{"all":["true"]}'))
     assert status == 200 and {vol, empty} <= set(body["VolumesDeleted"])
     assert body["SpaceReclaimed"] > 0
     assert not (VOLUMES / vol).exists()
@@ -123,7 +128,9 @@ def test_tmpfs_and_bind_typed_volumes(busybox: str, name: str, tmp_path: Path) -
         r = docker("volume", "create", "-o", "bogus=1", "bad-opts")
         assert r.returncode != 0 and "invalid option key" in r.stderr
         assert docker("volume", "create", "unused-one").returncode == 0
-        r = docker("volume", "prune", "-f")
+        r = docker("volume", "prune", "-f")  # docker 23+: anonymous volumes only
+        assert r.returncode == 0 and "unused-one" not in r.stdout, r.stderr
+        r = docker("volume", "prune", "-a", "-f")
         assert r.returncode == 0 and "unused-one" in r.stdout, r.stderr
         assert "Total reclaimed space" in r.stdout
     finally:

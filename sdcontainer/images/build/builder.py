@@ -567,7 +567,8 @@ class Builder:
                     [*ids, src_ids[len(ids)]]
                 layers.append(descs[len(ids)])
             with self.store.ingesting():
-                img = self.store.add_config_image(new, layers, hidden=True)
+                img = self.store.add_config_image(new, layers, hidden=True,
+                                                  parent=st.image_id)
             self.cache.put(key, img.id)
             return img.id
         return None
@@ -603,7 +604,7 @@ class Builder:
             else:
                 hist["empty_layer"] = True
             cfg["history"] = [*cfg.get("history", []), hist]
-            img = self.store.add_config_image(cfg, layers, hidden=True)
+            img = self.store.add_config_image(cfg, layers, hidden=True, parent=st.image_id)
         self.cache.put(key, img.id)
         return _State(img.id, cfg, layers, st.args, st.stage)
 

@@ -12,6 +12,13 @@ A target that resolves under /proc, /sys or /dev is refused unless the
 launcher itself put it there: an image whose /data links to /proc/sys/kernel
 would otherwise turn `-v DIR:/data` into a bind over kernel settings, and a
 bind over /proc/self/attr is the CVE-2019-16884 pattern.
+
+A bind's propagation is docker's (rprivate unless asked): the copy of its source
+gets it before it is attached.  `share_sources` runs before the launcher makes /
+a slave: it checks, as docker does, that a source asked to share ((r)shared) lies
+on a shared mount and one asked to receive ((r)slave) on a shared or slave mount,
+and copies the (r)shared ones then, while they still are peers of the host's
+mounts: copied later, they could only receive.
 """
 
 from __future__ import annotations
@@ -19,14 +26,20 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ...model.spec import LaunchSpec
 from .. import syscalls as sc
 from .sandbox_errors import ExecFailure
 
 NOSUID_NODEV_NOEXEC = sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC
+
+# A bind's propagation (MountSpec.propagation) as mount flags.
+PROPAGATION = {"rprivate": sc.MS_PRIVATE | sc.MS_REC, "private": sc.MS_PRIVATE,
+               "rslave": sc.MS_SLAVE | sc.MS_REC, "slave": sc.MS_SLAVE,
+               "rshared": sc.MS_SHARED | sc.MS_REC, "shared": sc.MS_SHARED}
 
 # (name, major, minor): docker's default device nodes.
 DEVICES = [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8),
@@ -51,6 +64,8 @@ class MountOp:
     # volumes, tmpfs and the /etc files may not.
     special_ok: bool = False
     copy_up: bool = False  # a volume: copy the image's files at the target into it if empty
+    propagation: str = ""  # a bind: a key of PROPAGATION
+    tree: int = -1  # a bind: the copy of SOURCE share_sources took (an open_tree fd)
 
 
 def plan(spec: LaunchSpec) -> list[MountOp]:
@@ -85,7 +100,7 @@ def plan(spec: LaunchSpec) -> list[MountOp]:
         *[MountOp("readonly", p, special_ok=True) for p in spec.readonly_paths],
     ]
     for target, source in sorted(spec.etc_files.items()):
-        ops.append(MountOp("bind", target, source, is_file=True))
+        ops.append(MountOp("bind", target, source, is_file=True, propagation="rprivate"))
     for m in spec.mounts:
         if m.type == "tmpfs":
             ops.append(MountOp("mount", m.target, "tmpfs", "tmpfs", sc.MS_NOSUID | sc.MS_NODEV,
@@ -93,8 +108,64 @@ def plan(spec: LaunchSpec) -> list[MountOp]:
         else:
             ops.append(MountOp("bind", m.target, m.source, readonly=m.readonly,
                                is_file=not os.path.isdir(m.source),
-                               copy_up=m.type == "volume" and not m.nocopy))
+                               copy_up=m.type == "volume" and not m.nocopy,
+                               propagation=m.propagation or "rprivate"))
     return ops
+
+
+def share_sources(ops: list[MountOp]) -> list[MountOp]:
+    """OPS, the binds asked to share or receive checked against their source's mount,
+    and the (r)shared ones with the copy of their source taken now.
+
+    Call before / is made a slave: docker's checks and messages (a source that is not
+    shared cannot share, nor one neither shared nor slave receive)."""
+    out: list[MountOp] = []
+    try:
+        for op in ops:
+            if op.kind == "bind" and op.propagation in ("rshared", "shared", "rslave", "slave"):
+                share = op.propagation.endswith("shared")
+                mountpoint, fields = source_mount(op.source)
+                if "shared" not in fields and (share or "master" not in fields):
+                    raise ExecFailure(125, f"path {op.source} is mounted on {mountpoint} but "
+                                      f"it is not a {'shared' if share else 'shared or slave'} "
+                                      "mount")
+                if share:
+                    op = replace(op, tree=sc.clone_tree(op.source))
+            out.append(op)
+    except BaseException:
+        close_trees(out)
+        raise
+    return out
+
+
+def close_trees(ops: list[MountOp]) -> None:
+    """Close the source copies of OPS that were never attached."""
+    for op in ops:
+        if op.tree >= 0:
+            os.close(op.tree)
+
+
+def source_mount(path: str) -> tuple[str, set[str]]:
+    """The mount point of the mount PATH lies on (in our mount namespace), and the kinds
+    of that mount's propagation fields in /proc/self/mountinfo ("shared", "master", ...).
+
+    The mount is found by the id the kernel gives the opened PATH, not by comparing
+    paths: a mount stacked over another, or a symlink in PATH, cannot mislead it."""
+    fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    try:
+        with open(f"/proc/self/fdinfo/{fd}", encoding="ascii") as f:
+            mnt_id = next(line.split()[1] for line in f if line.startswith("mnt_id:"))
+    finally:
+        os.close(fd)
+    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
+        for line in f:
+            fields = line.split()
+            if fields[0] == mnt_id:
+                optional = fields[6:fields.index("-")]
+                mountpoint = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)),
+                                    fields[4])
+                return mountpoint, {o.split(":", 1)[0] for o in optional}
+    raise OSError(errno.ENOENT, f"the mount of {path} is not in /proc/self/mountinfo")
 
 
 def host_devices() -> list[MountOp]:
@@ -305,6 +376,8 @@ def _mask_or_readonly(root: str, op: MountOp, devnull: int) -> int:
 def apply(root: str, ops: list[MountOp]) -> None:
     """Carry out OPS under ROOT (the mounted rootfs, before pivot_root)."""
     devnull = -1
+    # The source copies share_sources took: ours to close until bind_onto takes one.
+    trees = {op.tree for op in ops if op.tree >= 0}
     root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         for op in ops:
@@ -325,10 +398,15 @@ def apply(root: str, ops: list[MountOp]) -> None:
                     else:
                         if op.copy_up:
                             copy_up(fd, op.source)
-                        sc.bind_onto(op.source, fd, op.readonly)
+                        trees.discard(op.tree)
+                        sc.bind_onto(op.source, fd, op.readonly,
+                                     propagation=PROPAGATION.get(op.propagation, 0),
+                                     tree=op.tree)
                 finally:
                     os.close(fd)
     finally:
+        for tree in trees:
+            os.close(tree)
         os.close(root_fd)
         if devnull >= 0:
             os.close(devnull)

@@ -1,8 +1,10 @@
 """Build the sandbox in a freshly forked child and exec the workload.
 
 Runs as PID 1 of the container's new pid namespace (the monitor unshared it
-before forking us).  Nothing here returns on success: the process becomes the
-workload, or, with --init, a small init that runs it.  Failures are written to
+before forking us), or, with PidMode host or container:NAME, as one process
+among others of the pid namespace the monitor joined.  Nothing here returns on
+success: the process becomes the workload, or, with --init, a small init that
+runs it.  Failures are written to
 ERRFD as "CODE MESSAGE" so the monitor can report them as docker does (125 for
 our own failures, 126 for a command that cannot run, 127 for one not found).
 """
@@ -49,16 +51,15 @@ def join_namespace(path: str, kind: int) -> None:
 
 
 def enter_namespaces(spec: LaunchSpec) -> None:
-    """Join or create the network and ipc namespaces, then a new mount namespace, and
-    new uts and cgroup namespaces unless the host's are asked for."""
+    """Join or create the network, ipc and uts namespaces, then a new mount namespace,
+    and a new cgroup namespace unless the host's is asked for."""
     flags = sc.CLONE_NEWNS
-    for setting, kind in ((spec.net, sc.CLONE_NEWNET), (spec.ipc, sc.CLONE_NEWIPC)):
+    for setting, kind in ((spec.net, sc.CLONE_NEWNET), (spec.ipc, sc.CLONE_NEWIPC),
+                          (spec.uts, sc.CLONE_NEWUTS)):
         if setting == "new":
             flags |= kind
         elif setting != "host":
             join_namespace(setting, kind)
-    if spec.uts == "new":
-        flags |= sc.CLONE_NEWUTS
     if spec.cgroupns == "new":
         # We already are in the scope: its cgroup becomes the namespace's root.
         flags |= sc.CLONE_NEWCGROUP
@@ -91,7 +92,10 @@ def open_console(sock: socket.socket, bind_console: bool) -> None:
 
 def build_rootfs(spec: LaunchSpec, userns_fd: int = -1) -> None:
     """Mount the overlay and everything in it, then pivot_root into it."""
-    # Nothing we mount may propagate back to the host, but host unmounts may reach us.
+    # Binds asked to share with the host ((r)shared) are copied first, as peers of the
+    # host's mounts; then nothing else we mount may propagate back to the host, but host
+    # unmounts may reach us.
+    ops = mounts.share_sources(mounts.plan(spec))
     sc.mount(None, "/", None, sc.MS_SLAVE | sc.MS_REC)
     layers = spec.layers
     if userns_fd >= 0:
@@ -105,7 +109,7 @@ def build_rootfs(spec: LaunchSpec, userns_fd: int = -1) -> None:
         if os.path.islink(os.path.join(spec.rootfs, special)):
             raise ExecFailure(125, f"/{special} in the image is a symlink: refusing to mount "
                               "over it")
-    mounts.apply(spec.rootfs, mounts.plan(spec))
+    mounts.apply(spec.rootfs, ops)
     os.chdir(spec.rootfs)
     # pivot_root(".", ".") stacks the old root under the new one; detaching it leaves
     # no host path reachable (no directory for it is needed in the image).
@@ -261,7 +265,7 @@ def launch(spec: LaunchSpec, errfd: int, tty: socket.socket | None,
         try:
             reset_oom_score()
             enter_namespaces(spec)
-            if spec.uts == "new":
+            if spec.uts == "new":  # a joined namespace's host name is its owner's
                 socket.sethostname(spec.hostname)
             build_rootfs(spec, userns_fd)
             if tty is not None:
@@ -273,7 +277,8 @@ def launch(spec: LaunchSpec, errfd: int, tty: socket.socket | None,
         environ = become(spec, spec.cwd or "/", spec.user, spec.env, userns_fd)
         reset_signals()
         if spec.init:
-            initbin.exec_init(spec.argv, environ, subreaper=False)
+            # Not PID 1 of a pid namespace of its own: tini must register as subreaper.
+            initbin.exec_init(spec.argv, environ, subreaper=spec.pid != "new")
         exec_workload(spec.argv, environ)
     except ExecFailure as failure:
         report(errfd, failure)
