@@ -57,20 +57,10 @@ def setup_logging(debug: bool) -> None:
 
 def api_settings(args: argparse.Namespace) -> tuple[list[str], str, Any]:
     """Hosts, socket group and TLS settings: flags over the [api] table of sdcontainer.toml."""
-    import tomllib
-
     from .api.tlsconf import TLSSettings
+    from .util.tomlsection import read_section
 
-    section: dict[str, Any] = {}
-    try:
-        with open(paths.CONFIG_FILE, "rb") as f:
-            section = tomllib.load(f).get("api", {})
-    except FileNotFoundError:
-        pass
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise SdcError(f"cannot read {paths.CONFIG_FILE}: {e}") from None
-    if not isinstance(section, dict):
-        raise SdcError(f"{paths.CONFIG_FILE}: [api] must be a table")
+    section = read_section(paths.CONFIG_FILE, "api")
 
     def pick(flag: Any, key: str, default: Any) -> Any:
         value = flag if flag is not None else section.get(key, default)

@@ -113,10 +113,13 @@ class VolumeAPI:
         body = req.json()
         if not isinstance(body, dict):
             raise InvalidArgument("the request body must be a JSON object")
+        name = get(body, "Name", str, "") or None
+        # As dockerd: a volume created without a name is anonymous, so a prune (which
+        # spares named volumes since API 1.42) removes it once no container uses it.
         v = await asyncio.to_thread(
-            self.engine.volumes.create, get(body, "Name", str, "") or None,
+            self.engine.volumes.create, name,
             get(body, "Driver", str, "local") or "local", get_str_map(body, "Labels"),
-            get_str_map(body, "DriverOpts"))
+            get_str_map(body, "DriverOpts"), anonymous=name is None)
         return json_response(describe(self.engine, v), 201)
 
     async def inspect(self, req: Request) -> Response:

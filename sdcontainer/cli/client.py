@@ -84,6 +84,18 @@ def query_string(query: dict[str, Any] | None) -> str:
     return "?" + urllib.parse.urlencode(pairs)
 
 
+def request_target(endpoint: str, query: dict[str, Any] | None) -> str:
+    """The request line's target: the API prefix, ENDPOINT with what a path may not
+    carry percent-encoded (a network named "test 01"; the daemon decodes each part),
+    and the query."""
+    if any(ch in endpoint for ch in ' "%<>\\^`{|}#?') or not endpoint.isascii() \
+            or not endpoint.isprintable():
+        import urllib.parse
+
+        endpoint = urllib.parse.quote(endpoint, safe="/:@!$&'()*+,;=~")
+    return API + endpoint + query_string(query)
+
+
 class Client:
     """One daemon endpoint."""
 
@@ -106,7 +118,7 @@ class Client:
         elif method in ("POST", "PUT"):
             data = b""
         try:
-            resp = http1.request(_connect(self.path), method, API + endpoint + query_string(query),
+            resp = http1.request(_connect(self.path), method, request_target(endpoint, query),
                                  hdrs, data)
         except (ConnectionError, BrokenPipeError) as e:
             raise SdcError(f"the daemon closed the connection: {e}") from None
@@ -183,7 +195,7 @@ class Client:
         import json
 
         payload = json.dumps(body).encode() if body is not None else b""
-        head = (f"POST {API}{endpoint}{query_string(query)} HTTP/1.1\r\nHost: localhost\r\n"
+        head = (f"POST {request_target(endpoint, query)} HTTP/1.1\r\nHost: localhost\r\n"
                 "Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\n"
                 f"Content-Length: {len(payload)}\r\n\r\n").encode()
         s.sendall(head + payload)

@@ -110,6 +110,18 @@ def listing(fmt: str | None, rows: Sequence[Any], headers: dict[str, str],
     return gotemplate.tabwrite(head + "\n" + body)
 
 
+def key_values(values: list[str], what: str) -> dict[str, str]:
+    """Repeated KEY=VALUE flags (--label, -o, --opt ...) as a map; a bare KEY has an
+    empty value."""
+    out: dict[str, str] = {}
+    for v in values:
+        key, _, value = v.partition("=")
+        if not key:
+            raise SdcError(f"invalid {what} {v!r}: expected KEY=VALUE")
+        out[key] = value
+    return out
+
+
 def filters_arg(pairs: list[str]) -> str | None:
     """docker's repeated --filter key=value as the API's filters JSON ({key: [values]})."""
     if not pairs:

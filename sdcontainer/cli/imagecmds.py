@@ -176,12 +176,8 @@ def cmd_images(client: Client, ns: argparse.Namespace) -> int:
     images = client.call("GET", "/images/json", {"all": ns.all or None,
                                                  "filters": formatting.filters_arg(filters)})
     rows = image_rows(images, ns)
-    if ns.quiet:
-        seen: list[str] = []
-        for r in rows:
-            if r["ID"] not in seen:
-                seen.append(r["ID"])
-        formatting.emit("".join(i + "\n" for i in seen))
+    if ns.quiet:  # a line per row, as docker: an image with two tags is listed twice
+        formatting.emit("".join(r["ID"] + "\n" for r in rows))
         return 0
     default = ("table {{.Repository}}\\t{{.Tag}}\\t" + ("{{.Digest}}\\t" if ns.digests else "")
                + "{{.ID}}\\t{{.CreatedSince}}\\t{{.Size}}")

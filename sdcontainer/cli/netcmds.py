@@ -49,13 +49,13 @@ def ipam_configs(subnets: list[str], gateways: list[str], ranges: list[str],
         c = home("range", r, net(r, "ip-range"))
         if "IPRange" in c:
             raise Usage(f"cannot configure multiple ranges ({r}, {c['IPRange']}) "
-                             f"on the same subnet ({c['Subnet']})")
+                        f"on the same subnet ({c['Subnet']})")
         c["IPRange"] = r
     for g in gateways:
         c = home("gateway", g, addr(g, "gateway"))
         if "Gateway" in c:
             raise Usage(f"cannot configure multiple gateways ({g}, {c['Gateway']}) "
-                             f"for the same subnet ({c['Subnet']})")
+                        f"for the same subnet ({c['Subnet']})")
         c["Gateway"] = g
     for a in aux:
         key, sep, value = a.partition("=")
@@ -68,27 +68,16 @@ def ipam_configs(subnets: list[str], gateways: list[str], ranges: list[str],
     return configs
 
 
-def key_values(items: list[str], flag: str) -> dict[str, str]:
-    """KEY=VALUE options (-o, --ipam-opt, --label, --driver-opt) as a dict."""
-    out: dict[str, str] = {}
-    for item in items:
-        key, _, value = item.partition("=")
-        if not key:
-            raise Usage(f"invalid {flag} {item!r}: expected KEY=VALUE")
-        out[key] = value
-    return out
-
-
 def cmd_network_create(client: Client, ns: argparse.Namespace) -> int:
     configs = ipam_configs(ns.subnet, ns.gateway, ns.ip_range, ns.aux_address)
     body: dict[str, Any] = {
         "Name": ns.name, "Driver": ns.driver, "Internal": ns.internal,
         "Attachable": ns.attachable, "EnableIPv6": ns.ipv6,
-        "Options": key_values(ns.opt, "--opt"),
-        "Labels": key_values(ns.label, "--label")}
+        "Options": formatting.key_values(ns.opt, "--opt"),
+        "Labels": formatting.key_values(ns.label, "--label")}
     if configs or ns.ipam_opt or ns.ipam_driver != "default":
         body["IPAM"] = {"Driver": ns.ipam_driver, "Config": configs,
-                        "Options": key_values(ns.ipam_opt, "--ipam-opt")}
+                        "Options": formatting.key_values(ns.ipam_opt, "--ipam-opt")}
     answer = client.call("POST", "/networks/create", body=body)
     print(answer["Id"])
     return 0
@@ -147,7 +136,7 @@ def cmd_network_connect(client: Client, ns: argparse.Namespace) -> int:
         "Container": ns.container, "EndpointConfig": {
             "Aliases": ns.alias or None, "Links": ns.link or None,
             "IPAMConfig": ipam or None,
-            "DriverOpts": key_values(ns.driver_opt, "--driver-opt") or None}})
+            "DriverOpts": formatting.key_values(ns.driver_opt, "--driver-opt") or None}})
     return 0
 
 

@@ -7,26 +7,15 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import InvalidArgument
 from . import formatting
 from .client import Client
 
 
-def pairs(values: list[str], what: str) -> dict[str, str]:
-    """KEY=VALUE flags as a map (a bare KEY: empty value)."""
-    out = {}
-    for v in values:
-        key, _, value = v.partition("=")
-        if not key:
-            raise InvalidArgument(f"invalid {what} {v!r}: expected KEY=VALUE")
-        out[key] = value
-    return out
-
-
 def cmd_volume_create(client: Client, ns: argparse.Namespace) -> int:
     answer = client.call("POST", "/volumes/create", body={
-        "Name": ns.name or "", "Driver": ns.driver, "DriverOpts": pairs(ns.opt, "option"),
-        "Labels": pairs(ns.label, "label")})
+        "Name": ns.name or "", "Driver": ns.driver,
+        "DriverOpts": formatting.key_values(ns.opt, "option"),
+        "Labels": formatting.key_values(ns.label, "label")})
     print(answer["Name"])
     return 0
 

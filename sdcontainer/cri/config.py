@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .. import paths
 from ..errors import InvalidArgument
+from ..util.tomlsection import read_section
 
 
 @dataclass(frozen=True)
@@ -31,17 +31,7 @@ class CriConfig:
     @classmethod
     def load(cls, path: Path) -> CriConfig:
         """Read the [cri] table of PATH; a missing file or table gives defaults."""
-        try:
-            with path.open("rb") as f:
-                doc = tomllib.load(f)
-        except FileNotFoundError:
-            return cls()
-        except (OSError, tomllib.TOMLDecodeError) as e:
-            raise InvalidArgument(f"cannot read {path}: {e}") from None
-        section = doc.get("cri", {})
-        if not isinstance(section, dict):
-            raise InvalidArgument(f"{path}: [cri] must be a table")
-        return cls.from_dict(section)
+        return cls.from_dict(read_section(path, "cri"))
 
     @classmethod
     def from_dict(cls, section: dict[str, Any]) -> CriConfig:

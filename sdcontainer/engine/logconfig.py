@@ -65,13 +65,21 @@ def parse_size(text: str) -> int:
     return size
 
 
+# docker's other drivers: a clear refusal rather than "no log driver named".
+DOCKER_ONLY_DRIVERS = ("syslog", "gelf", "fluentd", "awslogs", "splunk", "etwlogs",
+                       "gcplogs", "logentries")
+
+
 def check_log_config(driver: str, opts: dict[str, str], cri_log_path: str = "") -> None:
     """Refuse a driver, option or CRI log path we cannot honour, naming it."""
-    if driver not in DRIVERS:
-        raise InvalidArgument(f"unknown log driver {driver!r}: use {', '.join(DRIVERS)}")
+    if driver in DOCKER_ONLY_DRIVERS:
+        raise InvalidArgument(f"log driver {driver!r} is not supported by sdcontainer: use "
+                              f"{', '.join(DRIVERS)}")
+    if driver not in DRIVERS:  # dockerd's words, which clients match
+        raise InvalidArgument(f"logger: no log driver named '{driver}' is registered")
     for key in opts:
         if key not in OPTS[driver] and not (driver != "none" and key in COMMON_OPTS):
-            raise InvalidArgument(f"unknown log opt {key!r} for the {driver} log driver")
+            raise InvalidArgument(f"unknown log opt '{key}' for {driver} log driver")
     if opts.get("mode", "blocking") not in ("blocking", "non-blocking"):
         raise InvalidArgument(f"invalid log opt mode={opts['mode']!r}: use blocking or "
                               "non-blocking")

@@ -54,6 +54,10 @@ async def read(c: Container, *, tail: int | None = None, since: float | None = N
         entries = jsonlog.read(settings.path, settings.max_file, tail=tail, since=since,
                                until=until, follow=follow, exited=exited)
     elif settings.driver == "journald":
+        if not follow and not c.running:
+            # An ended container's last lines may still wait in journald's queue: after
+            # `wait` has answered, `logs` must show them all, as docker's do.
+            await asyncio.to_thread(run.run, ["journalctl", "--sync"], check=False)
         entries = read_journal(c.id, tail=tail, since=since, until=until, follow=follow,
                                exited=exited)
     else:

@@ -140,11 +140,16 @@ def empty_cpu() -> Sample:
 
 def sample(c: Container) -> Sample:
     """Read C's cgroup now."""
-    mem_total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     try:
         dirs = cgroup_dirs(c.state.monitor_pid)
     except OSError:
         return empty_cpu()
+    return sample_dirs(dirs, os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+
+
+def sample_dirs(dirs: dict[str, Path], mem_total: int) -> Sample:
+    """A sample from the cgroup directories DIRS (cgroup_dirs: v1 controllers, '' for the
+    unified hierarchy) of a host with MEM_TOTAL bytes of memory."""
     v2 = dirs.get("")
     memory: dict[str, Any]
     if "memory" in dirs:
@@ -156,7 +161,7 @@ def sample(c: Container) -> Sample:
                   "failcnt": number(read(d / "memory.failcnt"))}
     elif v2 is not None and (v2 / "memory.current").exists():
         memory = {"usage": number(read(v2 / "memory.current")),
-                  "limit": number(read(v2 / "memory.max"), mem_total),
+                  "limit": min(number(read(v2 / "memory.max"), mem_total), mem_total),
                   "stats": keyed(read(v2 / "memory.stat"))}
     elif v2 is not None:
         memory = {"usage": rss_of(v2), "limit": mem_total, "stats": {}}

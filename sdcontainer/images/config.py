@@ -12,12 +12,12 @@ name never silently resolves to a different registry (podman's short-name rule).
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sdcontainer import paths
 from sdcontainer.errors import InvalidArgument
+from sdcontainer.util.tomlsection import read_section
 
 DEFAULT_INSECURE = ("localhost", "127.0.0.1", "::1")
 
@@ -62,16 +62,7 @@ def load_config(path: Path | None = None) -> RegistriesConfig:
     A missing file or section gives the defaults.
     """
     path = path or paths.CONFIG_FILE
-    try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
-    except FileNotFoundError:
-        return RegistriesConfig()
-    except tomllib.TOMLDecodeError as e:
-        raise InvalidArgument(f"{path}: {e}") from None
-    section = data.get("registries", {})
-    if not isinstance(section, dict):
-        raise InvalidArgument(f"{path}: [registries] must be a table")
+    section = read_section(path, "registries")
     default = section.get("default", "docker.io")
     if not isinstance(default, str) or not default:
         raise InvalidArgument(f"{path}: registries.default must be a host name")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sdcontainer.errors import InvalidArgument
+from sdcontainer.util.tomlsection import read_section
 
 
 @dataclass(frozen=True)
@@ -53,17 +53,7 @@ class NetworkConfig:
     @classmethod
     def load(cls, path: Path) -> NetworkConfig:
         """Read the [network] section of PATH; a missing file or section gives defaults."""
-        try:
-            with path.open("rb") as f:
-                doc = tomllib.load(f)
-        except FileNotFoundError:
-            return cls()
-        except (OSError, tomllib.TOMLDecodeError) as e:
-            raise InvalidArgument(f"cannot read {path}: {e}") from None
-        section = doc.get("network", {})
-        if not isinstance(section, dict):
-            raise InvalidArgument(f"{path}: [network] must be a table")
-        return cls.from_dict(section)
+        return cls.from_dict(read_section(path, "network"))
 
     @classmethod
     def from_dict(cls, section: dict[str, Any]) -> NetworkConfig:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import re
 import socket
 import struct
 import threading
@@ -177,6 +178,9 @@ def _reverse_name(ip: str) -> str:
     return ipaddress.ip_address(ip).reverse_pointer
 
 
+DNS_LABEL_RE = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})")
+
+
 def build_zone(network: str, members: Sequence[Member],
                endpoint: Callable[[str], Endpoint | None]) -> Zone:
     """NETWORK's zone from its MEMBERS (IPAM) and their endpoint records (ENDPOINT
@@ -195,9 +199,12 @@ def build_zone(network: str, members: Sequence[Member],
         host = hosts[m.container_id]
         for name in (m.name, *m.aliases, m.container_id[:12]):
             add(names, name, host)
-        reverse[_reverse_name(m.ip)] = f"{m.name}.{network}"
+        # docker answers NAME.NETWORK; a network name that is no DNS label ("test 01",
+        # non-ASCII, longer than 63) leaves the bare container name.
+        target = f"{m.name}.{network}" if DNS_LABEL_RE.fullmatch(network) else m.name
+        reverse[_reverse_name(m.ip)] = target
         if m.ip6:
-            reverse[_reverse_name(m.ip6)] = f"{m.name}.{network}"
+            reverse[_reverse_name(m.ip6)] = target
     links: dict[str, dict[str, tuple[Host, ...]]] = {}
     for m in members:
         ep = endpoint(m.container_id)

@@ -16,7 +16,9 @@ from sdcontainer.errors import InvalidArgument
 
 CONTAINER_ID_RE = re.compile(r"^[0-9a-f]{64}\Z")
 # docker's rule for network names, so names made for docker work here.
-NETWORK_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}\Z")
+# docker takes almost any network name ("test 01" too); ours name a file of the store,
+# so no "/", no control character, and no leading dot or blank.
+NETWORK_NAME_RE = re.compile(r"^[^/\x00-\x20\x7f.][^/\x00-\x1f\x7f]{0,127}\Z")
 HOST_NAME_RE = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9_.-]{0,252})\Z")
 MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}\Z")
 

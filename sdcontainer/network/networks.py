@@ -152,8 +152,9 @@ class NetworkStore:
         the options, IPAM options, IPRange and AuxiliaryAddresses to keep.
         """
         if not valid_name(name):
-            raise InvalidArgument(f"invalid network name {name!r}: [a-zA-Z0-9][a-zA-Z0-9_.-]*, "
-                                  "at most 64 characters")
+            raise InvalidArgument(f"invalid network name {name!r}: at most 128 characters, "
+                                  "no '/' or control characters, not starting with '.' or "
+                                  "a blank")
         if name in RESERVED or name == DEFAULT_NETWORK:
             raise Conflict(f"network name {name} is reserved")
         if self._read(name) is not None:

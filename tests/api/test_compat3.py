@@ -158,3 +158,16 @@ def test_docker_cli_commit_push_pull_by_digest_update_df_export(busybox: str, na
         assert r.stdout == "made\n", r.stderr
     finally:
         docker("rmi", imported)
+
+
+def test_prune_takes_a_volume_created_without_a_name(daemon: None) -> None:
+    status, made, _ = api("POST", "/v1.43/volumes/create", {})
+    assert status == 201, made
+    status, named, _ = api("POST", "/v1.43/volumes/create", {"Name": f"keep-{made['Name'][:8]}"})
+    try:
+        status, pruned, _ = api("POST", "/v1.43/volumes/prune")
+        assert made["Name"] in pruned["VolumesDeleted"]
+        assert named["Name"] not in pruned["VolumesDeleted"]
+    finally:
+        api("DELETE", f"/v1.43/volumes/{made['Name']}")
+        api("DELETE", f"/v1.43/volumes/{named['Name']}")

@@ -42,7 +42,7 @@ def test_network_create_and_connect_flags(busybox: str, name: str) -> None:
     assert sdc("network", "inspect", net).returncode != 0
 
 
-def test_network_create_refuses_what_docker_refuses() -> None:
+def test_network_create_refuses_what_docker_refuses(daemon: None) -> None:
     for args, why in ((["--gateway", "10.79.6.1"], "corresponding subnet"),
                       (["--subnet", "10.79.6.0/24", "--gateway", "10.79.7.1"],
                        "no matching subnet for gateway 10.79.7.1"),
@@ -54,3 +54,20 @@ def test_network_create_refuses_what_docker_refuses() -> None:
         assert r.returncode == 1 and why in r.stderr, (args, r.stderr)
         assert len(r.stderr.strip().splitlines()) == 1, r.stderr
         assert sdc("network", "inspect", net).returncode != 0
+
+
+def test_network_names_as_docker_takes_them(daemon: None) -> None:
+    """docker takes "test 01" (docker-py's suite makes one); a name that could not
+    name a file of the store is refused in one line."""
+    name = f"test {uuid.uuid4().hex[:6]}"
+    try:
+        ok("network", "create", name)
+        assert json.loads(ok("network", "inspect", name))[0]["Name"] == name
+        assert name in ok("network", "ls", "--format", "{{.Name}}").splitlines()
+    finally:
+        sdc("network", "rm", name)
+    assert sdc("network", "inspect", name).returncode != 0
+    for bad in ("a/b", ".hidden", " lead"):
+        r = sdc("network", "create", bad)
+        assert r.returncode == 1 and "invalid network name" in r.stderr, (bad, r.stderr)
+        assert len(r.stderr.strip().splitlines()) == 1

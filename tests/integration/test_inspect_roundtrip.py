@@ -95,7 +95,7 @@ def test_create_inspect_round_trip(busybox: str, name: str, partner: str,
 
 
 @pytest.mark.parametrize("host_config, words", [
-    ({"LogConfig": {"Type": "syslog"}}, "unknown log driver 'syslog'"),
+    ({"LogConfig": {"Type": "syslog"}}, "log driver 'syslog' is not supported"),
     ({"PidMode": "bogus"}, "invalid PidMode 'bogus'"),
     ({"CgroupParent": "/kubepods"}, "must be a systemd slice"),
     ({"IpcMode": "container:no-such-thing"}, "No such container"),

@@ -136,9 +136,9 @@ def test_none(busybox: str, name: str) -> None:
 
 
 @pytest.mark.parametrize("args, words", [
-    (["--log-driver", "syslog"], "unknown log driver 'syslog'"),
+    (["--log-driver", "syslog"], "log driver 'syslog' is not supported"),
     (["--log-driver", "json-file", "--log-opt", "max-size=1k", "--log-opt", "colour=red"],
-     "unknown log opt 'colour' for the json-file log driver"),
+     "unknown log opt 'colour' for json-file log driver"),
     (["--log-driver", "json-file", "--log-opt", "max-size=lots"], "max-size='lots'"),
     (["--log-driver", "local", "--log-opt", "compress=true"], "compress is not supported"),
 ])

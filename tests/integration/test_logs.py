@@ -75,3 +75,16 @@ def test_binary_output_survives(busybox: str, name: str) -> None:
     out = subprocess.run([str(VENV_BIN / "sdcontainer"), "logs", name], capture_output=True,
                          timeout=30).stdout
     assert out == b"\xff\xfeok\n"
+
+
+def test_logs_after_wait_hold_every_line(busybox: str, name: str) -> None:
+    """Once `wait` has answered, `logs` shows the whole output: the last lines may still
+    be queued in journald when the container ends (docker-py's build tests read them at
+    once)."""
+    for _ in range(3):
+        r = sdc("run", "-d", "--name", name, busybox, "seq", "1", "3000")
+        assert r.returncode == 0, r.stderr
+        assert sdc("wait", name).stdout.strip() == "0"
+        out = sdc("logs", name).stdout.split()
+        assert len(out) == 3000 and out[-1] == "3000", out[-3:]
+        assert sdc("rm", name).returncode == 0

@@ -26,9 +26,10 @@ def test_sizes_and_settings() -> None:
 
 
 @pytest.mark.parametrize("driver, opts, words", [
-    ("syslog", {}, "unknown log driver 'syslog'"),
-    ("json-file", {"labels": "a"}, "unknown log opt 'labels' for the json-file"),
-    ("none", {"tag": "x"}, "unknown log opt 'tag' for the none"),
+    ("syslog", {}, "log driver 'syslog' is not supported"),
+    ("asdf", {}, "logger: no log driver named 'asdf' is registered"),
+    ("json-file", {"labels": "a"}, "unknown log opt 'labels' for json-file"),
+    ("none", {"tag": "x"}, "unknown log opt 'tag' for none"),
     ("json-file", {"max-size": "0"}, "positive"),
     ("json-file", {"max-file": "0"}, "less than 1"),
     ("json-file", {"max-file": "many"}, "max-file='many'"),
