@@ -8,8 +8,8 @@ from typing import Any
 
 from ..engine import networking
 from ..engine.core import Engine
-from ..errors import Conflict, InvalidArgument, NotFound, Unsupported
-from ..network import NetworkRecord
+from ..errors import Conflict, InvalidArgument, NotFound, PermissionDenied, Unsupported
+from ..network import DEFAULT_NETWORK, NetworkRecord, predefined
 from . import filters as api_filters
 from . import netjson
 from .http import Request, Response, Router, json_response
@@ -41,8 +41,35 @@ class NetworkAPI:
         r.add("POST", "/networks/{id}/connect", self.connect)
         r.add("POST", "/networks/{id}/disconnect", self.disconnect)
 
+    def predefined(self) -> list[NetworkRecord]:
+        """`host` and `none`, dated as the default bridge."""
+        return predefined.records(self.manager.inspect(DEFAULT_NETWORK).created)
+
+    def refuse_predefined(self, ref: str, what: str) -> None:
+        """dockerd's refusal to remove, connect or disconnect `host` and `none`."""
+        name = predefined.find(ref)
+        if name is not None:
+            raise PermissionDenied(f"{name} is a pre-defined network and cannot be {what}; a "
+                            f"container joins it when it is created (--network {name})")
+
+    def describe_predefined(self, net: NetworkRecord) -> dict[str, Any]:
+        """`host` or `none` as dockerd shows it: no IPAM, its running containers."""
+        members = {
+            c.id: {"Name": c.name, "EndpointID": "", "MacAddress": "", "IPv4Address": "",
+                   "IPv6Address": ""}
+            for c in self.engine.containers.values()
+            if c.running and (c.config.network_mode or "bridge") == net.name}
+        return {
+            "Name": net.name, "Id": net.id, "Created": net.created, "Scope": "local",
+            "Driver": net.driver, "EnableIPv6": False, "Internal": False,
+            "Attachable": False, "Ingress": False, "ConfigFrom": {"Network": ""},
+            "ConfigOnly": False, "IPAM": {"Driver": "default", "Options": None, "Config": []},
+            "Options": {}, "Labels": {}, "Containers": members}
+
     def describe(self, net: NetworkRecord) -> dict[str, Any]:
         """docker's network shape, with its running members."""
+        if net.driver in predefined.DRIVERS.values():
+            return self.describe_predefined(net)
         members = {}
         for m in self.manager.members(net.name):
             members[m.container_id] = {
@@ -78,6 +105,7 @@ class NetworkAPI:
 
     async def list(self, req: Request) -> Response:
         nets = await asyncio.to_thread(self.manager.list_networks)
+        nets += await asyncio.to_thread(self.predefined)
         f = api_filters.parse(req.arg("filters"), NETWORK_FILTERS)
         names, ids = f.get("name", []), f.get("id", [])
         kinds = f.get("type", [])
@@ -89,7 +117,8 @@ class NetworkAPI:
                 return False
             if f.get("driver") and n.driver not in f["driver"]:
                 return False
-            if kinds and ("custom" if n.user_defined else "builtin") not in kinds:
+            builtin = not n.user_defined or n.driver in predefined.DRIVERS.values()
+            if kinds and ("builtin" if builtin else "custom") not in kinds:
                 return False
             return api_filters.labels_match(n.labels, f.get("label", []))
 
@@ -97,6 +126,10 @@ class NetworkAPI:
         return json_response(result)
 
     async def inspect(self, req: Request) -> Response:
+        name = predefined.find(req.params["id"])
+        if name is not None:
+            net = next(n for n in await asyncio.to_thread(self.predefined) if n.name == name)
+            return json_response(self.describe_predefined(net))
         net = await asyncio.to_thread(self.manager.inspect, req.params["id"])
         return json_response(await asyncio.to_thread(self.describe, net))
 
@@ -146,6 +179,7 @@ class NetworkAPI:
         return json_response({"Id": net.id, "Warning": ""}, 201)
 
     async def remove(self, req: Request) -> Response:
+        self.refuse_predefined(req.params["id"], "removed")
         await asyncio.to_thread(self.manager.remove_network, req.params["id"])
         return Response(204)
 
@@ -157,6 +191,7 @@ class NetworkAPI:
         body = req.json()
         if not isinstance(body, dict):
             raise InvalidArgument("the request body must be a JSON object")
+        self.refuse_predefined(req.params["id"], "connected to")
         c = self.engine.get(get(body, "Container", str, ""))
         net = await asyncio.to_thread(self.manager.inspect, req.params["id"])
         spec = netjson.parse_endpoint(net.name, get_obj(body, "EndpointConfig"),
@@ -178,6 +213,7 @@ class NetworkAPI:
         body = req.json()
         if not isinstance(body, dict):
             raise InvalidArgument("the request body must be a JSON object")
+        self.refuse_predefined(req.params["id"], "disconnected from")
         c = self.engine.get(get(body, "Container", str, ""))
         net = await asyncio.to_thread(self.manager.inspect, req.params["id"])
         async with self.engine.lock(c):

@@ -103,8 +103,16 @@ def network_row(n: dict[str, Any], no_trunc: bool) -> dict[str, Any]:
         "Label": lambda name: labels.get(name, ""), "CreatedAt": created}
 
 
+def natural_key(text: str) -> list[Any]:
+    """docker's natural order: "n2" before "n10", "80/tcp" before "5353/udp"."""
+    import re
+
+    return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", text)]
+
+
 def cmd_network_ls(client: Client, ns: argparse.Namespace) -> int:
     nets = client.call("GET", "/networks", {"filters": formatting.filters_arg(ns.filter)})
+    nets.sort(key=lambda n: natural_key(n.get("Name", "")))  # as docker lists them
     if ns.quiet:
         formatting.emit("".join((n["Id"] if ns.no_trunc else n["Id"][:12]) + "\n"
                                 for n in nets))
@@ -157,13 +165,10 @@ def cmd_port(client: Client, ns: argparse.Namespace) -> int:
         for b in ports[key] or []:
             print(f"{b['HostIp']}:{b['HostPort']}")
         return 0
-    import re
-
     lines = [f"{key} -> {b['HostIp']}:{b['HostPort']}"
              for key, bindings in ports.items() for b in bindings or []]
     # docker sorts them naturally: 80/tcp before 5353/udp
-    for line in sorted(lines, key=lambda t: [int(p) if p.isdigit() else p
-                                             for p in re.split(r"(\d+)", t)]):
+    for line in sorted(lines, key=natural_key):
         print(line)
     return 0
 

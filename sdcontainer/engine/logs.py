@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import json
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from typing import Any
@@ -55,9 +56,9 @@ async def read(c: Container, *, tail: int | None = None, since: float | None = N
                                until=until, follow=follow, exited=exited)
     elif settings.driver == "journald":
         if not follow and not c.running:
-            # An ended container's last lines may still wait in journald's queue: after
-            # `wait` has answered, `logs` must show them all, as docker's do.
-            await asyncio.to_thread(run.run, ["journalctl", "--sync"], check=False)
+            async for entry in _read_ended(c, tail, since, until):
+                yield entry
+            return
         entries = read_journal(c.id, tail=tail, since=since, until=until, follow=follow,
                                exited=exited)
     else:
@@ -66,6 +67,34 @@ async def read(c: Container, *, tail: int | None = None, since: float | None = N
     async with contextlib.aclosing(entries):
         async for entry in entries:
             yield entry
+
+
+async def _read_ended(c: Container, tail: int | None, since: float | None,
+                      until: float | None) -> AsyncIterator[LogEntry]:
+    """The journal entries of C, which is not running.  Its last lines may still wait in
+    journald's queue: after `wait` has answered, `logs` must show them all, as docker's
+    do.  `journalctl --sync` has journald process what it queued first; a container that
+    ended moments ago and shows nothing gets a second sync and look (journald may not yet
+    have taken its stream's connection when the first came)."""
+    for attempt in range(2):
+        await asyncio.to_thread(run.run, ["journalctl", "--sync"], check=False)
+        found = False
+        entries = read_journal(c.id, tail=tail, since=since, until=until)
+        async with contextlib.aclosing(entries):
+            async for entry in entries:
+                found = True
+                yield entry
+        if found or attempt or not _ended_just_now(c):
+            return
+
+
+def _ended_just_now(c: Container) -> bool:
+    """Whether C's run ended in the last five seconds."""
+    try:
+        ended = datetime.datetime.fromisoformat(c.state.finished_at.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return (datetime.datetime.now(datetime.UTC) - ended).total_seconds() < 5
 
 
 def _journal_time(seconds: float | None) -> str | None:

@@ -71,3 +71,28 @@ def test_network_names_as_docker_takes_them(daemon: None) -> None:
         r = sdc("network", "create", bad)
         assert r.returncode == 1 and "invalid network name" in r.stderr, (bad, r.stderr)
         assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_predefined_host_and_none_networks(busybox: str, name: str) -> None:
+    """`host` and `none` are listed and inspected as dockerd shows them, and cannot be
+    removed or connected."""
+    from tests.api.apiutil import docker
+
+    fmt = "{{.Name}} {{.Driver}} {{.Scope}}"
+    ours = ok("network", "ls", "--format", fmt).splitlines()
+    assert {"bridge bridge local", "host host local", "none null local"} <= set(ours)
+    assert docker("network", "ls", "--format", fmt).stdout.splitlines() == ours
+    builtin = ok("network", "ls", "--filter", "type=builtin", "--format", "{{.Name}}")
+    assert builtin.splitlines() == ["bridge", "host", "none"]
+    ok("run", "-d", "--name", name, "--network", "none", busybox, "sleep", "100")
+    cid = json.loads(ok("inspect", name))[0]["Id"]
+    none = json.loads(ok("network", "inspect", "none"))[0]
+    assert none["Driver"] == "null" and none["IPAM"]["Config"] == []
+    assert none["Containers"][cid]["Name"] == name
+    assert json.loads(ok("network", "inspect", none["Id"][:12]))[0]["Name"] == "none"
+    for args in (("rm", "host"), ("connect", "none", name), ("disconnect", "host", name)):
+        r = sdc("network", *args)
+        assert r.returncode == 1 and "pre-defined network" in r.stderr, (args, r.stderr)
+    assert "host" in ok("network", "ls", "--format", "{{.Name}}").splitlines()
+    r = sdc("network", "create", "host")
+    assert r.returncode == 1, r.stderr

@@ -131,7 +131,7 @@ def test_network_store(tmp_path: Path) -> None:
     with pytest.raises(Conflict):
         ns.create("host", None, None, False, {})
     with pytest.raises(InvalidArgument):
-        ns.create("bad name", None, None, False, {})
+        ns.create("bad/name", None, None, False, {})
     with pytest.raises(InvalidArgument):
         ns.create("d", "10.51.0.0/24", "10.52.0.1", False, {})
     assert ns.get(a.id[:12]) == a
