@@ -6,7 +6,7 @@ import json
 import subprocess
 import time
 
-from .conftest import VENV_BIN, sdc, sh
+from .conftest import VENV_BIN, sdc, sh, wait_for
 
 
 def journal(name: str) -> list[dict]:  # type: ignore[type-arg]
@@ -17,13 +17,21 @@ def journal(name: str) -> list[dict]:  # type: ignore[type-arg]
 
 
 def test_journal_attributes_lines_to_the_scope(busybox: str, name: str) -> None:
-    r = sdc("run", "--name", name, busybox, "sh", "-c", "echo to-out; echo to-err >&2")
-    assert r.returncode == 0
+    # The workload outlives its lines: journald reads a sender's unit from /proc when it
+    # processes a message, so the lines of a process gone by then lose _SYSTEMD_UNIT (a
+    # limit of journald's for any short-lived unit; `logs` matches CONTAINER_ID_FULL).
+    r = sdc("run", "-d", "--name", name, busybox, "sh", "-c",
+            "echo to-out; echo to-err >&2; exec sleep 100")
+    assert r.returncode == 0, r.stderr
     cid = json.loads(sdc("inspect", name).stdout)[0]["Id"]
-    entries = [e for e in journal(name) if e.get("CONTAINER_NAME") == name]
-    messages = {e["MESSAGE"]: e for e in entries}
-    assert set(messages) == {"to-out", "to-err"}
-    out, err = messages["to-out"], messages["to-err"]
+
+    def messages() -> dict[str, dict]:  # type: ignore[type-arg]
+        return {e["MESSAGE"]: e for e in journal(name) if e.get("CONTAINER_NAME") == name}
+
+    assert wait_for(lambda: set(messages()) == {"to-out", "to-err"}, timeout=15), messages()
+    messages_ = messages()
+    sdc("rm", "-f", name)
+    out, err = messages_["to-out"], messages_["to-err"]
     assert out["_SYSTEMD_UNIT"] == f"sdcontainer-{name}.scope"
     assert out["PRIORITY"] == "6" and err["PRIORITY"] == "3"
     assert out["CONTAINER_ID"] == cid[:12]

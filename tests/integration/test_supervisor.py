@@ -131,6 +131,7 @@ def test_journal_keeps_a_1mib_line_and_a_100mib_burst(busybox: str, name: str) -
     assert lines[0] == "b" * (1 << 20), len(lines[0])
     assert lines[1:] == ["a" * 16383] * 6400 + [""], (len(lines), {len(x) for x in lines})
     sh("journalctl", "--sync")
-    partial = sh("journalctl", "-u", f"sdcontainer-{name}.scope", "-o", "cat", "--no-pager",
+    # By its fields, not -u: journald may not know the unit of a sender that has exited.
+    partial = sh("journalctl", "-o", "cat", "--no-pager",
                  "CONTAINER_PARTIAL_MESSAGE=true", f"CONTAINER_NAME={name}").stdout
     assert partial.count("\n") == 63  # the 1 MiB line: 63 marked pieces, then its end
